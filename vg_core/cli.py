@@ -1,0 +1,188 @@
+"""Command line: `python -m vg_core run|compare|sweep`; flags mirror RunSpec's field names."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from typing import Any
+
+import pandas as pd
+from tqdm import tqdm
+
+from .cache import ResultCache
+from .data import DataError
+from .results import RunResult
+from .spec import CHOICES, RANGES, RunSpec, SpecError
+from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
+from .train import Progress
+
+
+class UsageError(Exception):
+    """A bad flag: reported as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not argparse's usage block
+        raise UsageError(message)
+
+
+def _spec_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per RunSpec field; values stay strings so RunSpec names the field when one is bad."""
+    defaults = RunSpec()
+    for f in fields(RunSpec):
+        if f.name in skip:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.name == "residual":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help="x + f(x) skips")
+        elif f.name in CHOICES:
+            parser.add_argument(
+                flag, default=None, help=f"{' | '.join(CHOICES[f.name])} (default {getattr(defaults, f.name)})"
+            )
+        else:
+            low, high = RANGES[f.name][1:]
+            parser.add_argument(flag, default=None, help=f"{low:g}..{high:g} (default {getattr(defaults, f.name)})")
+
+
+def _common_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one strict JSON object instead of tables")
+    parser.add_argument("--cache-dir", default=None, help="result cache folder (default $VG_CACHE_DIR)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m vg_core", description="Train instrumented MLPs and show their gradient flow.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = commands.add_parser("run", help="train (or load from the cache) one spec and print a per-layer table")
+    _spec_flags(run)
+    _common_flags(run)
+    compare = commands.add_parser("compare", help="several activations or inits, otherwise equal, side by side")
+    _spec_flags(compare, skip=("activation", "init"))
+    compare.add_argument("--activations", default="sigmoid,relu,swish", help="comma-separated activations")
+    compare.add_argument("--inits", default="default", help="comma-separated inits")
+    _common_flags(compare)
+    return parser
+
+
+def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RunSpec:
+    """The RunSpec the flags describe (defaults: the article's network)."""
+    given = {f.name: getattr(args, f.name) for f in fields(RunSpec) if getattr(args, f.name, None) is not None}
+    return RunSpec.from_params({**given, **overrides})
+
+
+def progress_bar(label: str, quiet: bool):
+    """A tqdm bar on stderr driven by train's callback; returns (callback, close)."""
+    bar = tqdm(total=0, desc=label, unit="step", file=sys.stderr, disable=quiet, leave=False)
+
+    def callback(progress: Progress) -> None:
+        bar.total = progress.total_steps
+        bar.n = progress.step
+        bar.refresh()
+
+    return callback, bar.close
+
+
+def train_or_load(cache: ResultCache, spec: RunSpec, quiet: bool) -> tuple[RunResult, bool]:
+    callback, close = progress_bar(spec.label, quiet)
+    try:
+        result, cached = cache.get_or_train(spec, callback)
+    finally:
+        close()
+    if not quiet and cached:
+        print(f"{spec.label}: from the cache ({result.spec.key()})", file=sys.stderr)
+    return result, cached
+
+
+def format_run(result: RunResult) -> str:
+    """The per-layer table and verdicts of `run`."""
+    table = layer_table(result)
+    shown = pd.DataFrame(
+        {
+            "layer": table["name"],
+            "grad norm @init": table["weight_grad_norm_init"].map("{:.3e}".format),
+            "grad norm @end": table["weight_grad_norm_final"].map("{:.3e}".format),
+            "÷ last hidden @init": table["ratio_to_last_hidden_init"].map("{:.2e}".format),
+            "÷ last hidden @end": table["ratio_to_last_hidden_final"].map("{:.2e}".format),
+            "act std @end": table["act_std_final"].map(_maybe("{:.3f}")),
+            "saturated/dead @end": table["saturated_or_dead_final"].map(_maybe("{:.1%}")),
+        }
+    )
+    dataset = result.meta["dataset"]
+    lines = [
+        f"{result.spec.label} on {dataset['name']} ({dataset['n_train']:,} train / {dataset['n_test']:,} test, "
+        f"source: {dataset['source']}), {result.meta['device']}, status {result.meta['status']}",
+    ]
+    if dataset.get("notice"):
+        lines.append(f"notice: {dataset['notice']}")
+    lines += [shown.to_string(index=False), ""]
+    metrics = final_metrics(result)
+    if metrics["test_acc"] is not None:
+        lines.append(f"final test accuracy {metrics['test_acc']:.2%}, test loss {metrics['test_loss']:.4f}")
+    lines += [f"- {v.text}" for v in verdicts(result)]
+    return "\n".join(lines)
+
+
+def format_compare(results: list[RunResult]) -> str:
+    """One column per run: gradient norm per layer at the end, then the headline numbers."""
+    columns = {}
+    for result in results:
+        table = layer_table(result).set_index("name")
+        metrics = final_metrics(result)
+        column = table["weight_grad_norm_final"].map("{:.2e}".format)
+        column["fc1 ÷ last hidden @init"] = f"{gradient_ratio(result, result.snapshot_steps[0]):.2e}"
+        column["fc1 ÷ last hidden @end"] = f"{gradient_ratio(result):.2e}"
+        column["max saturated/dead"] = _maybe("{:.1%}")(table["saturated_or_dead_final"].max())
+        column["test accuracy"] = "n/a" if metrics["test_acc"] is None else f"{metrics['test_acc']:.2%}"
+        column["diverged at step"] = str(result.diverged_at_step or "-")
+        columns[result.spec.label] = column
+    frame = pd.DataFrame(columns)
+    frame.index.name = "weight grad norm @end"
+    return frame.to_string()
+
+
+def _maybe(pattern: str):
+    return lambda value: "n/a" if pd.isna(value) else pattern.format(value)
+
+
+def _emit(payload: Any) -> None:
+    print(json.dumps(payload, allow_nan=False, indent=2))
+
+
+def command_run(args: argparse.Namespace) -> int:
+    spec = spec_from_args(args)
+    result, cached = train_or_load(ResultCache(args.cache_dir), spec, args.quiet)
+    if args.json:
+        _emit(summary_dict(result, cached))
+    else:
+        print(format_run(result))
+    return 0
+
+
+def command_compare(args: argparse.Namespace) -> int:
+    activations = [a.strip() for a in args.activations.split(",") if a.strip()]
+    inits = [i.strip() for i in args.inits.split(",") if i.strip()]
+    specs = [spec_from_args(args, activation=a, init=i) for a in activations for i in inits]
+    cache = ResultCache(args.cache_dir)
+    runs = [train_or_load(cache, spec, args.quiet) for spec in specs]
+    if args.json:
+        _emit([summary_dict(result, cached) for result, cached in runs])
+    else:
+        print(format_compare([result for result, _ in runs]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return {"run": command_run, "compare": command_compare}[args.command](args)
+    except (UsageError, SpecError) as err:
+        print(f"vg_core: error: {err}", file=sys.stderr)
+        return 2
+    except DataError as err:
+        print(f"vg_core: data error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("vg_core: interrupted", file=sys.stderr)
+        return 130

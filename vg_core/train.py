@@ -1,0 +1,244 @@
+"""Training: the spec's MLP on its dataset, probed at snapshot steps, reporting to a callback."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from . import data as datasets
+from .model import MLP, build_model
+from .probes import probe_batch
+from .results import Recorder, RunResult
+from .spec import RunSpec, SpecError
+
+EARLY_SNAPSHOTS = 20  # geometrically spaced snapshots inside the first epoch
+EVAL_CHUNK = 2000  # samples per forward pass when evaluating
+INIT_TRAIN_EVAL = 10_000  # training samples the step-0 training loss is measured on
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a callback is told after a training step: where we are, and the result so far at snapshots."""
+
+    step: int
+    total_steps: int
+    epoch: float
+    result: RunResult | None = None  # the partial result, only at snapshot steps
+
+    @property
+    def fraction(self) -> float:
+        return 1.0 if self.total_steps == 0 else self.step / self.total_steps
+
+
+# Return True from the callback to stop the run (its result then has status "stopped").
+Callback = Callable[[Progress], bool | None]
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto -> cuda, then mps, then cpu; an unavailable device is a SpecError that says so."""
+    cuda, mps = torch.cuda.is_available(), torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if cuda else "mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise SpecError(f"device: {name} is not available on this machine (use auto or cpu)")
+    return torch.device(name)
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Batches per epoch; the last, partial batch is kept, as in the article's DataLoader."""
+    return math.ceil(n_train / batch_size)
+
+
+def snapshot_schedule(per_epoch: int, epochs: int, early: int = EARLY_SNAPSHOTS) -> list[int]:
+    """Step 0, ~`early` geometrically spaced steps in the first epoch, and every epoch's last step."""
+    if epochs == 0:
+        return [0]
+    geometric = np.unique(np.geomspace(1, per_epoch, early).round().astype(int))
+    ends = [per_epoch * (epoch + 1) for epoch in range(epochs)]
+    return sorted({0, *geometric.tolist(), *ends})
+
+
+def make_optimizer(spec: RunSpec, model: nn.Module) -> torch.optim.Optimizer:
+    if spec.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=spec.lr)
+    return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum)
+
+
+@torch.no_grad()
+def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy on (x, y), batch norm in inference mode."""
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device)
+    for start in range(0, len(x), EVAL_CHUNK):
+        logits = model(x[start : start + EVAL_CHUNK])
+        target = y[start : start + EVAL_CHUNK]
+        loss_sum += nn.functional.cross_entropy(logits, target, reduction="sum")
+        correct += (logits.argmax(1) == target).sum()
+    model.train()
+    return float(loss_sum) / max(len(x), 1), float(correct) / max(len(x), 1)
+
+
+def train(spec: RunSpec, callback: Callback | None = None, probes: bool = True) -> RunResult:
+    """Train `spec` from scratch and return everything recorded; `probes=False` is for benchmarks only."""
+    started = time.perf_counter()
+    device = resolve_device(spec.device)
+    data = datasets.load(spec.dataset, spec.n_train, spec.seed, spec.probe_size, device)
+    model = build_model(spec, device)
+    run = _Run(spec, model, data, device, callback, probes)
+    run.meta["timings"]["setup_s"] = time.perf_counter() - started
+    run.loop()
+    run.meta["timings"]["total_s"] = time.perf_counter() - started
+    return run.recorder.result()
+
+
+class _Run:
+    """The state of one training run; `loop` is the whole of it."""
+
+    def __init__(self, spec, model, data, device, callback, probes):
+        self.spec, self.model, self.data, self.device = spec, model, data, device
+        self.callback, self.probes = callback, probes
+        self.optimizer = make_optimizer(spec, model)
+        self.per_epoch = steps_per_epoch(len(data.x_train), spec.batch_size)
+        self.total = self.per_epoch * spec.epochs
+        self.schedule = set(snapshot_schedule(self.per_epoch, spec.epochs)) if probes else {0, self.total}
+        # A device sync per step is free on the CPU but not on a GPU: check for NaN less often there.
+        self.check_every = 1 if device.type == "cpu" else 25
+        self.weights = [linear.weight for linear in model.linears]
+        self.losses = torch.zeros(self.total, device=device)
+        self.grad_norms = torch.zeros(self.total, len(self.weights), device=device)
+        self.synced = 0  # steps whose per-step scalars are already on the CPU
+        self.checked = 0  # steps already checked for a non-finite loss
+        self.meta = {
+            "key": spec.key(),
+            "status": "running",
+            "diverged_at_step": None,
+            "dataset": {
+                "name": data.name,
+                "source": data.source,
+                "notice": data.notice,
+                "n_train": len(data.x_train),
+                "n_test": len(data.x_test),
+                "n_probe": len(data.x_probe),
+            },
+            "device": str(device),
+            "torch": torch.__version__,
+            "steps_per_epoch": self.per_epoch,
+            "total_steps": self.total,
+            "n_parameters": sum(p.numel() for p in model.parameters()),
+            "probes": probes,
+            "timings": {"probe_s": 0.0, "eval_s": 0.0},
+        }
+        self.recorder = Recorder(spec, self.meta)
+
+    def loop(self) -> None:
+        model, data, spec = self.model, self.data, self.spec
+        model.train()
+        n_init = min(len(data.x_train), INIT_TRAIN_EVAL)
+        self._evaluate(0, 0.0, evaluate(model, data.x_train[:n_init], data.y_train[:n_init]))
+        if self._snapshot(0, None):
+            return self._finish("stopped")
+        generator = torch.Generator().manual_seed(spec.seed)
+        step = 0
+        for epoch in range(spec.epochs):
+            order = torch.randperm(len(data.x_train), generator=generator).to(self.device)
+            loss_sum = torch.zeros((), device=self.device)
+            correct = torch.zeros((), device=self.device)
+            for start in range(0, len(order), spec.batch_size):
+                index = order[start : start + spec.batch_size]
+                x, y = data.x_train[index], data.y_train[index]
+                self.optimizer.zero_grad(set_to_none=True)
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y)
+                loss.backward()
+                with torch.no_grad():
+                    self.losses[step] = loss.detach()
+                    self.grad_norms[step] = torch.stack([torch.linalg.vector_norm(w.grad) for w in self.weights])
+                    loss_sum += loss.detach() * len(index)
+                    correct += (logits.argmax(1) == y).sum()
+                step += 1
+                before = [w.detach().clone() for w in self.weights] if step in self.schedule else None
+                self.optimizer.step()
+                if step in self.schedule or step % self.check_every == 0:
+                    diverged = self._first_nonfinite(step)
+                    if diverged is not None:
+                        self.meta["diverged_at_step"] = diverged
+                        self._snapshot(diverged, None)
+                        return self._finish("diverged")
+                if step == (epoch + 1) * self.per_epoch:
+                    train_stats = (float(loss_sum) / len(order), float(correct) / len(order))
+                    self._evaluate(step, epoch + 1.0, train_stats)
+                if step in self.schedule:
+                    if self._snapshot(step, before):
+                        return self._finish("stopped")
+                elif self.callback and self.callback(Progress(step, self.total, step / self.per_epoch)):
+                    return self._finish("stopped")
+        self._finish("complete")
+
+    def _first_nonfinite(self, step: int) -> int | None:
+        """The first step up to `step` whose loss is NaN or inf (1-based), or None."""
+        bad = ~torch.isfinite(self.losses[self.checked : step])
+        first = int(bad.int().argmax()) if bool(bad.any()) else None
+        result = None if first is None else self.checked + first + 1
+        self.checked = step if result is None else result
+        return result
+
+    def _evaluate(self, step: int, epoch: float, train_stats: tuple[float, float]) -> None:
+        started = time.perf_counter()
+        test_stats = evaluate(self.model, self.data.x_test, self.data.y_test)
+        self.recorder.add_evaluation(step, epoch, train_stats, test_stats)
+        self.meta["timings"]["eval_s"] += time.perf_counter() - started
+
+    def _snapshot(self, step: int, before: list[torch.Tensor] | None) -> bool:
+        """Sync per-step scalars, probe at `step`, tell the callback; True if it asks to stop."""
+        started = time.perf_counter()
+        self._sync(step)
+        if before is None:
+            update = np.full(len(self.weights), np.nan)
+        else:
+            with torch.no_grad():
+                ratios = torch.stack([(w - b).norm() / b.norm() for w, b in zip(self.weights, before)])
+            update = ratios.cpu().numpy()
+        snapshot = probe_batch(self.model, self.data.x_probe, self.data.y_probe, self.spec.activation)
+        self.recorder.add_snapshot(step, snapshot, update)
+        self.meta["timings"]["probe_s"] += time.perf_counter() - started
+        if self.callback is None:
+            return False
+        return bool(self.callback(Progress(step, self.total, step / max(self.per_epoch, 1), self.recorder.result())))
+
+    def _sync(self, step: int) -> None:
+        """Move the per-step loss and gradient norms of steps synced+1..step to the CPU frames."""
+        if step <= self.synced:
+            return
+        losses = self.losses[self.synced : step].cpu().numpy()
+        norms = self.grad_norms[self.synced : step].cpu().numpy()
+        steps = np.arange(self.synced + 1, step + 1)
+        n_layers = norms.shape[1]
+        new_steps = pd.DataFrame({"step": steps, "epoch": steps / self.per_epoch, "loss": losses})
+        new_layer_steps = pd.DataFrame(
+            {
+                "step": np.repeat(steps, n_layers),
+                "layer": np.tile(np.arange(1, n_layers + 1), len(steps)),
+                "weight_grad_norm": norms.reshape(-1),
+            }
+        )
+        rec = self.recorder
+        rec.steps = pd.concat([rec.steps, new_steps], ignore_index=True) if len(rec.steps) else new_steps
+        rec.layer_steps = (
+            pd.concat([rec.layer_steps, new_layer_steps], ignore_index=True)
+            if len(rec.layer_steps)
+            else new_layer_steps
+        )
+        self.synced = step
+
+    def _finish(self, status: str) -> None:
+        last = self.meta["diverged_at_step"] or self.total
+        self._sync(last if status != "stopped" else self.synced)
+        self.meta["status"] = status
