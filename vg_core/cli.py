@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,9 +15,10 @@ from tqdm import tqdm
 
 from .cache import ResultCache
 from .data import DataError
-from .results import RunResult
+from .results import RunResult, json_safe
 from .spec import CHOICES, RANGES, RunSpec, SpecError
 from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
+from .sweep import Sweep, cached_table, parse_depths, run_sweep
 from .train import Progress
 
 
@@ -63,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--activations", default="sigmoid,relu,swish", help="comma-separated activations")
     compare.add_argument("--inits", default="default", help="comma-separated inits")
     _common_flags(compare)
+    sweep = commands.add_parser("sweep", help="one spec over several depths and activations, cached and resumable")
+    _spec_flags(sweep, skip=("activation", "init", "depth"))
+    sweep.add_argument("--depths", default="2,5,10,20,30,40,50", help="comma-separated depths")
+    sweep.add_argument("--activations", default="relu,swish", help="comma-separated activations")
+    sweep.add_argument("--inits", default="default", help="comma-separated inits")
+    sweep.add_argument("--out", default=None, help="CSV file for the table (default: in the cache folder)")
+    _common_flags(sweep)
     return parser
 
 
@@ -73,15 +83,22 @@ def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RunSpec:
 
 
 def progress_bar(label: str, quiet: bool):
-    """A tqdm bar on stderr driven by train's callback; returns (callback, close)."""
-    bar = tqdm(total=0, desc=label, unit="step", file=sys.stderr, disable=quiet, leave=False)
+    """A tqdm bar on stderr driven by train's callback, opened at the first step; returns (callback, close)."""
+    bars = []
 
     def callback(progress: Progress) -> None:
-        bar.total = progress.total_steps
-        bar.n = progress.step
-        bar.refresh()
+        if quiet:
+            return
+        if not bars:
+            bars.append(tqdm(total=progress.total_steps, desc=label, unit="step", file=sys.stderr, leave=False))
+        bars[0].n = progress.step
+        bars[0].refresh()
 
-    return callback, bar.close
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    return callback, close
 
 
 def train_or_load(cache: ResultCache, spec: RunSpec, quiet: bool) -> tuple[RunResult, bool]:
@@ -173,10 +190,50 @@ def command_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_sweep(args: argparse.Namespace) -> int:
+    base = spec_from_args(args)
+    plan = Sweep(base, parse_depths(args.depths), _names(args.activations), _names(args.inits))
+    cache = ResultCache(args.cache_dir)
+    done, _ = cached_table(plan, cache)
+    if not args.quiet:
+        print(f"sweep: {len(plan.points())} points, {len(done)} already cached", file=sys.stderr)
+    open_bar = []  # the previous point's bar, closed before the next one starts
+
+    def on_point(index: int, count: int, spec: RunSpec):
+        while open_bar:
+            open_bar.pop()()
+        callback, close = progress_bar(f"[{index + 1}/{count}] {spec.label}", args.quiet)
+        open_bar.append(close)
+        return callback
+
+    try:
+        table = run_sweep(plan, cache, on_point)
+    finally:
+        while open_bar:
+            open_bar.pop()()
+    out = Path(args.out) if args.out else cache.root / f"sweep-{_sweep_name(plan)}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out, index=False)
+    if args.json:
+        _emit(json_safe({"csv": str(out), "points": table.to_dict(orient="records")}))
+    else:
+        print(table.drop(columns="key").to_string(index=False, float_format="{:.4g}".format))
+        print(f"saved {out}", file=sys.stderr)
+    return 0
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _sweep_name(plan: Sweep) -> str:
+    return hashlib.sha256("|".join(spec.key() for spec in plan.points()).encode()).hexdigest()[:12]
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": command_run, "compare": command_compare}[args.command](args)
+        return {"run": command_run, "compare": command_compare, "sweep": command_sweep}[args.command](args)
     except (UsageError, SpecError) as err:
         print(f"vg_core: error: {err}", file=sys.stderr)
         return 2
