@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from .cache import ResultCache
 from .data import DataError
+from .reproductions import REPRODUCTIONS, find
 from .results import RunResult, json_safe
 from .spec import CHOICES, RANGES, RunSpec, SpecError
 from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--inits", default="default", help="comma-separated inits")
     sweep.add_argument("--out", default=None, help="CSV file for the table (default: in the cache folder)")
     _common_flags(sweep)
+    reproduce = commands.add_parser("reproduce", help="run a paper's experiment and check its claim")
+    reproduce.add_argument("slug", choices=[r.slug for r in REPRODUCTIONS], help="which reproduction")
+    _spec_flags(reproduce, skip=("activation", "init", "depth"))
+    _common_flags(reproduce)
     return parser
 
 
@@ -222,6 +227,30 @@ def command_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_reproduce(args: argparse.Namespace) -> int:
+    reproduction = find(args.slug)
+    overrides = {f.name: getattr(args, f.name) for f in fields(RunSpec) if getattr(args, f.name, None) is not None}
+    cache = ResultCache(args.cache_dir)
+    if reproduction.depths:
+        plan = reproduction.sweep(**RunSpec.from_params(overrides, reproduction.base).to_dict())
+        table = run_sweep(plan, cache, lambda i, n, spec: progress_bar(f"[{i + 1}/{n}] {spec.label}", args.quiet)[0])
+        findings = reproduction.sweep_measure(table)
+        shown = table.drop(columns="key").to_string(index=False, float_format="{:.4g}".format)
+    else:
+        base = RunSpec.from_params(overrides, reproduction.base)
+        results = [train_or_load(cache, base.replace(**run), args.quiet)[0] for run in reproduction.runs]
+        findings = reproduction.measure(results)
+        shown = format_compare(results)
+    if args.json:
+        _emit(
+            json_safe({"slug": reproduction.slug, "claim": reproduction.claim, "findings": [vars(f) for f in findings]})
+        )
+    else:
+        print(f"{reproduction.title}\nclaim: {reproduction.claim}\n{reproduction.note}\n\n{shown}\n")
+        print("\n".join(finding.text for finding in findings))
+    return 0
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -233,7 +262,12 @@ def _sweep_name(plan: Sweep) -> str:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        return {"run": command_run, "compare": command_compare, "sweep": command_sweep}[args.command](args)
+        return {
+            "run": command_run,
+            "compare": command_compare,
+            "sweep": command_sweep,
+            "reproduce": command_reproduce,
+        }[args.command](args)
     except (UsageError, SpecError) as err:
         print(f"vg_core: error: {err}", file=sys.stderr)
         return 2

@@ -1,0 +1,67 @@
+"""Each paper's qualitative claim, asserted at reduced size on real digits (mnist-sample)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vg_core.cache import ResultCache
+from vg_core.cli import main
+from vg_core.reproductions import REPRODUCTIONS, find
+from vg_core.sweep import run_sweep
+from vg_core.train import train
+
+SMALL = {"dataset": "mnist-sample", "probe_size": 200}
+
+
+def _findings(slug: str, **overrides):
+    reproduction = find(slug)
+    return reproduction.measure([train(spec) for spec in reproduction.specs(**SMALL, **overrides)])
+
+
+def _assert_all_hold(findings):
+    assert findings, "a reproduction must measure something"
+    failed = [finding.text for finding in findings if not finding.holds]
+    assert not failed, failed
+
+
+def test_every_reproduction_is_well_formed():
+    assert [r.slug for r in REPRODUCTIONS] == ["glorot-init", "glorot-saturation", "he-init", "swish-depth"]
+    for reproduction in REPRODUCTIONS:
+        assert reproduction.claim and reproduction.title and reproduction.note
+        specs = reproduction.sweep().points() if reproduction.depths else reproduction.specs()
+        assert len({spec.key() for spec in specs}) == len(specs) >= 2 or reproduction.slug == "glorot-saturation"
+
+
+def test_glorot_standard_init_shrinks_backprop_gradients_and_activations_xavier_does_not():
+    findings = _findings("glorot-init", width=256)
+    _assert_all_hold(findings)
+    standard, xavier = findings[0].value, findings[1].value
+    assert xavier > 3 * standard  # the normalised init keeps the gradient flowing far better
+
+
+@pytest.mark.slow
+def test_glorot_sigmoid_top_layer_is_driven_into_saturation_and_stays():
+    _assert_all_hold(_findings("glorot-saturation", width=256, epochs=3))
+
+
+def test_he_relu30_decays_by_sqrt2_per_layer_under_lecun_and_not_under_kaiming():
+    findings = _findings("he-init", width=128, epochs=2)
+    _assert_all_hold(findings)
+    assert len(findings) == 4  # the init picture and the learning picture
+
+
+def test_cli_reproduce_prints_the_claim_and_findings(capsys):
+    code = main(["reproduce", "glorot-init", "--dataset", "mnist-sample", "--width", "64", "--quiet", "--json"])
+    payload = json.loads(capsys.readouterr().out)
+    assert code == 0 and payload["slug"] == "glorot-init" and len(payload["findings"]) == 4
+    assert all(set(f) == {"label", "value", "expected", "holds"} for f in payload["findings"])
+
+
+def test_swish_depth_sweep_relu_collapses_where_swish_trains(isolated_cache):
+    reproduction = find("swish-depth")
+    sweep = reproduction.sweep(dataset="mnist-sample", n_train=0, width=128, epochs=2, probe_size=100)
+    sweep = type(sweep)(sweep.base, (2, 50), sweep.activations, sweep.inits)
+    table = run_sweep(sweep, ResultCache(isolated_cache))
+    _assert_all_hold(reproduction.sweep_measure(table))
