@@ -135,7 +135,10 @@ def _torchvision(class_name: str, name: str) -> RawSplit:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S), open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
             train, test = (cls(root=str(root), train=split, download=True) for split in (True, False))
     except Exception as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        # torchvision's message is "Error downloading X:" then one "Tried MIRROR, got:\nCAUSE" per mirror:
+        # keep its first line and the last cause, on one line.
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        reason = " ".join(dict.fromkeys(lines[:1] + lines[-1:])) or type(err).__name__
         raise DataError(f"torchvision could not download it into {root}: {reason}") from None
     return RawSplit(
         train.data.numpy(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +36,14 @@ def parse_idx(data: bytes) -> np.ndarray:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file from disk; `.gz` files are decompressed."""
     path = Path(path)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise IdxError(f"{path.name}: cannot be read ({err.strerror or type(err).__name__})") from None
     if raw[:2] == b"\x1f\x8b":
         try:
             raw = gzip.decompress(raw)
-        except (OSError, EOFError) as err:
+        except (OSError, EOFError, zlib.error) as err:
             raise IdxError(f"{path.name}: corrupt gzip stream ({err})") from None
     try:
         return parse_idx(raw)

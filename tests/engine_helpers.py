@@ -1,0 +1,73 @@
+"""Helpers shared by the engine tests (test_spec ... test_cli): small specs, strict JSON, the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from vg_core.spec import RunSpec
+
+REPO = Path(__file__).resolve().parents[1]
+
+# The tests run tiny networks on a few shared cores: one intra-op thread is several times faster
+# there than torch's default (which oversubscribes the cores) and makes timings predictable.
+torch.set_num_threads(1)
+
+
+def tiny_spec(**changes: Any) -> RunSpec:
+    """A spec that trains in well under a second on mnist-sample (real digits, always installed)."""
+    base = {
+        "dataset": "mnist-sample",
+        "n_train": 400,
+        "activation": "sigmoid",
+        "depth": 3,
+        "width": 32,
+        "batch_size": 50,
+        "epochs": 1,
+        "probe_size": 100,
+        "device": "cpu",
+    }
+    return RunSpec(**{**base, **changes})
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def strict_json(text: str) -> Any:
+    """json.loads that refuses NaN, Infinity and -Infinity (which json.loads accepts by default)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def run_cli(*args: str, cache_dir: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m vg_core ARGS` in a fresh process (single-threaded torch, isolated cache)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
+    if cache_dir is not None:
+        env["VG_CACHE_DIR"] = str(cache_dir)
+    return subprocess.run(
+        [sys.executable, "-m", "vg_core", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def start_cli(*args: str, cache_dir: Path) -> subprocess.Popen:
+    """Like run_cli, but returns the running process."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO), "VG_CACHE_DIR": str(cache_dir)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "vg_core", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

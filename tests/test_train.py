@@ -1,0 +1,374 @@
+"""Training: determinism, the snapshot schedule, callbacks, divergence, a hand-replicated SGD loop,
+and the article's physics at initialisation on real digits."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from engine_helpers import tiny_spec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.nn import functional as F
+
+from vg_core.data import load
+from vg_core.model import build_model
+from vg_core.results import FRAMES
+from vg_core.spec import ARTICLE_SPEC, RunSpec, SpecError
+from vg_core.summary import gradient_ratio, verdicts
+from vg_core.train import (
+    EARLY_SNAPSHOTS,
+    Progress,
+    resolve_device,
+    snapshot_schedule,
+    steps_per_epoch,
+    train,
+)
+
+# Diverge within a few steps, reliably: a linear net with N(0, 1) weights and lr 1 overflows to NaN
+# in 3 steps; a 6-layer ReLU net with Kaiming init and lr 10 in 4.
+DIVERGING = [
+    pytest.param({"activation": "linear", "init": "normal", "init_std": 1.0, "lr": 1.0}, id="linear-sigma1-lr1"),
+    pytest.param({"activation": "relu", "init": "kaiming_normal", "depth": 6, "lr": 10.0}, id="relu-kaiming-lr10"),
+]
+
+
+def assert_same_result(a, b) -> None:
+    for name in FRAMES:
+        pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
+    strip = lambda meta: {k: v for k, v in meta.items() if k != "timings"}  # noqa: E731
+    assert strip(a.meta) == strip(b.meta)
+
+
+# ---------------------------------------------------------------- determinism and shapes
+
+
+def test_same_spec_twice_gives_identical_results():
+    spec = tiny_spec(epochs=2, norm="batch", activation="relu")
+    a, b = train(spec), train(spec)
+    assert_same_result(a, b)
+    assert a.meta["status"] == "complete" and a.history["step"].tolist() == [0, 8, 16]
+    c = train(spec.replace(seed=1))
+    assert not a.steps["loss"].equals(c.steps["loss"])
+
+
+def test_result_frames_have_the_documented_shape():
+    spec = tiny_spec(epochs=2)
+    result = train(spec)
+    per_epoch = steps_per_epoch(spec.n_train, spec.batch_size)
+    assert result.meta["steps_per_epoch"] == per_epoch == 8 and result.meta["total_steps"] == 16
+    assert result.meta["n_parameters"] == spec.n_parameters
+    assert result.meta["dataset"] == {
+        "name": "mnist-sample",
+        "source": result.meta["dataset"]["source"],
+        "notice": None,
+        "n_train": 400,
+        "n_test": 1000,
+        "n_probe": 100,
+    }
+    assert result.steps["step"].tolist() == list(range(1, 17))
+    np.testing.assert_allclose(result.steps["epoch"], np.arange(1, 17) / 8)
+    assert len(result.layer_steps) == 16 * (spec.depth + 1)
+    assert sorted(result.layer_steps["layer"].unique()) == [1, 2, 3, 4]
+    assert result.snapshot_steps == snapshot_schedule(8, 2)
+    history = result.history
+    assert history["epoch"].tolist() == [0.0, 1.0, 2.0]
+    assert history[["train_loss", "test_loss"]].gt(0).all().all()
+    assert history[["train_acc", "test_acc"]].apply(lambda c: c.between(0, 1)).all().all()
+    # the epoch-end training loss is the mean of that epoch's batch losses (equal batches here)
+    assert history["train_loss"].iloc[1] == pytest.approx(result.steps["loss"].iloc[:8].mean(), rel=1e-5)
+    assert result.steps["loss"].notna().all()
+
+
+def test_init_evaluation_matches_a_direct_computation():
+    spec = tiny_spec(epochs=0)
+    result = train(spec)
+    ds = load(spec.dataset, spec.n_train, spec.seed, spec.probe_size, "cpu")
+    model = build_model(spec)
+    with torch.no_grad():
+        test_logits, train_logits = model(ds.x_test), model(ds.x_train)
+    row = result.history.iloc[0]
+    assert row["test_loss"] == pytest.approx(F.cross_entropy(test_logits, ds.y_test).item(), rel=1e-5)
+    assert row["test_acc"] == pytest.approx((test_logits.argmax(1) == ds.y_test).float().mean().item())
+    assert row["train_loss"] == pytest.approx(F.cross_entropy(train_logits, ds.y_train).item(), rel=1e-5)
+
+
+def test_zero_epochs_records_only_the_initial_snapshot():
+    result = train(tiny_spec(epochs=0))
+    assert result.meta["status"] == "complete" and result.meta["total_steps"] == 0
+    assert result.snapshot_steps == [0]
+    assert result.history["step"].tolist() == [0]
+    assert result.steps.empty and result.layer_steps.empty
+    assert list(result.steps.columns) == ["step", "epoch", "loss"]
+    assert set(result.histograms["step"]) == {0}
+    assert "update_ratio" not in set(result.layer_stats["quantity"])  # no step led to step 0
+
+
+def test_no_probes_mode_snapshots_only_start_and_end():
+    result = train(tiny_spec(epochs=2), probes=False)
+    assert result.snapshot_steps == [0, 16]
+    assert len(result.steps) == 16
+
+
+# ---------------------------------------------------------------- the snapshot schedule
+
+
+def test_snapshot_schedule_of_the_article_run():
+    per_epoch = steps_per_epoch(60_000, 100)
+    assert per_epoch == 600
+    schedule = snapshot_schedule(per_epoch, 10)
+    assert schedule[:3] == [0, 1, 2]
+    assert [s for s in schedule if s > per_epoch] == [600 * e for e in range(2, 11)]
+    early = [s for s in schedule if 0 < s <= per_epoch]
+    assert early[-1] == 600 and 15 <= len(early) <= EARLY_SNAPSHOTS
+    ratios = np.diff(np.log(early))
+    assert ratios.max() < 3 * ratios[ratios > 0].min() + 0.5  # roughly geometric spacing
+    assert 25 <= len(schedule) <= 31  # ~30 snapshots for 10 epochs
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(1, 5000), st.integers(0, 100))
+def test_snapshot_schedule_properties(per_epoch, epochs):
+    schedule = snapshot_schedule(per_epoch, epochs)
+    assert schedule[0] == 0
+    assert schedule == sorted(set(schedule))
+    if epochs == 0:
+        assert schedule == [0]
+        return
+    assert schedule[-1] == per_epoch * epochs
+    assert {per_epoch * (e + 1) for e in range(epochs)} <= set(schedule)
+    assert all(isinstance(s, int) for s in schedule)
+    assert len([s for s in schedule if 0 < s < per_epoch]) <= EARLY_SNAPSHOTS
+
+
+@pytest.mark.parametrize(("n", "batch", "expected"), [(400, 50, 8), (401, 50, 9), (1, 100, 1), (60_000, 100, 600)])
+def test_steps_per_epoch_keeps_the_last_partial_batch(n, batch, expected):
+    assert steps_per_epoch(n, batch) == expected
+
+
+def test_partial_last_batch_is_trained():
+    result = train(tiny_spec(n_train=130, batch_size=50))
+    assert result.meta["steps_per_epoch"] == 3 and len(result.steps) == 3
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+def test_callback_gets_progress_and_partial_results():
+    spec = tiny_spec(n_train=1000, batch_size=10, epochs=1, probe_size=50)  # 100 steps, ~20 snapshots
+    seen: list[Progress] = []
+    result = train(spec, callback=seen.append)
+    steps = [p.step for p in seen]
+    assert steps == list(range(0, 101))
+    assert all(p.total_steps == 100 for p in seen)
+    assert [p.fraction for p in seen[:3]] == [0.0, 0.01, 0.02] and seen[-1].fraction == 1.0
+    assert seen[50].epoch == pytest.approx(0.5)
+    with_result = [p for p in seen if p.result is not None]
+    assert [p.step for p in with_result] == result.snapshot_steps
+    assert len(result.snapshot_steps) < 100  # not every step is a snapshot
+    for p in with_result:
+        partial = p.result
+        assert partial.snapshot_steps[-1] == p.step
+        assert partial.steps["step"].max() == p.step if p.step else partial.steps.empty
+        assert partial.meta["status"] == "running"
+    assert seen[-1].result.history["step"].tolist() == [0, 100]
+
+
+@pytest.mark.parametrize("stop_at", [0, 3])
+def test_callback_returning_true_stops_the_run(stop_at):
+    calls = []
+
+    def callback(progress: Progress) -> bool:
+        calls.append(progress.step)
+        return progress.step >= stop_at
+
+    result = train(tiny_spec(epochs=3), callback=callback)
+    assert result.meta["status"] == "stopped"
+    assert calls[-1] == stop_at  # nothing ran after it asked to stop
+    assert result.snapshot_steps[-1] == stop_at
+    assert len(result.steps) == stop_at
+    assert result.history["step"].tolist() == [0]
+    assert result.diverged_at_step is None
+
+
+def test_zero_epochs_callback_fraction_is_one():
+    seen = []
+    train(tiny_spec(epochs=0), callback=seen.append)
+    assert len(seen) == 1 and seen[0].fraction == 1.0 and seen[0].result is not None
+
+
+# ---------------------------------------------------------------- divergence
+
+
+@pytest.mark.parametrize("config", DIVERGING)
+def test_divergence_is_caught_and_recorded(config):
+    spec = tiny_spec(epochs=2, **config)
+    result = train(spec)
+    assert result.meta["status"] == "diverged"
+    step = result.diverged_at_step
+    assert isinstance(step, int) and 1 <= step < result.meta["total_steps"]
+    losses = result.steps.set_index("step")["loss"]
+    # the first non-finite batch loss is the one reported; the data before it is kept
+    assert losses.index.tolist() == list(range(1, step + 1))
+    assert np.isfinite(losses.loc[: step - 1]).all() and not np.isfinite(losses.loc[step])
+    assert result.history["step"].tolist() == [0]
+    assert result.snapshot_steps[0] == 0 and result.snapshot_steps[-1] == step
+    assert set(result.snapshot_steps) >= {s for s in snapshot_schedule(8, 2) if s < step}
+    # the probe at the diverged step counts its NaN gradients instead of dropping them
+    stats = result.layer_stats[result.layer_stats["step"] == step]
+    nan = stats[stats["quantity"] == "weight_grad_nan"].set_index("layer")["value"]
+    assert nan.sum() > 0
+    hist = result.histograms
+    at_step = hist[(hist["step"] == step) & (hist["quantity"] == "weight_grad")].groupby("layer")["count"].sum()
+    specials = (
+        stats[stats["quantity"].isin(["weight_grad_zeros", "weight_grad_nan", "weight_grad_inf"])]
+        .groupby("layer")["value"]
+        .sum()
+    )
+    numel = pd.Series([spec.width * 784] + [spec.width**2] * (spec.depth - 1) + [10 * spec.width], index=nan.index)
+    pd.testing.assert_series_equal(
+        (at_step + specials).astype(float), numel.astype(float), check_names=False, check_index_type=False
+    )
+    # the verdict says so
+    assert verdicts(result)[0].level == "error" and f"step {step}" in verdicts(result)[0].text
+
+
+def test_a_run_whose_last_step_blows_up_is_not_reported_complete():
+    """One training step whose batch loss is finite but whose update sends the weights so far that the
+    final evaluation's loss, and every probe gradient, is NaN: that run diverged.
+
+    Fails today: train() only checks the batch losses, which are computed before each update, so a
+    blow-up in the last step ends as status "complete" with a NaN test loss (see the report)."""
+    spec = tiny_spec(n_train=50, batch_size=50, activation="linear", init="normal", init_std=3.0, lr=1.0, depth=5)
+    result = train(spec)
+    assert result.meta["total_steps"] == 1
+    assert np.isfinite(result.steps["loss"]).all()  # the scenario: the batch loss was finite ...
+    assert not np.isfinite(result.history["test_loss"].iloc[-1])  # ... the loss after the step is not
+    assert result.stat("weight_grad_nan").sum() > 0
+    assert result.meta["status"] == "diverged"
+    assert result.diverged_at_step == 1
+
+
+def test_a_healthy_run_does_not_diverge():
+    result = train(tiny_spec(epochs=1, activation="relu", init="kaiming_normal", lr=0.05))
+    assert result.meta["status"] == "complete" and result.diverged_at_step is None
+    assert np.isfinite(result.steps["loss"]).all()
+
+
+# ---------------------------------------------------------------- the loop, replicated by hand
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_training_steps_and_update_ratios_match_a_hand_written_loop(optimizer):
+    spec = tiny_spec(optimizer=optimizer, lr=0.05 if optimizer == "sgd" else 1e-3, epochs=1)
+    result = train(spec)
+    per_epoch = result.meta["steps_per_epoch"]
+    assert result.snapshot_steps == list(range(per_epoch + 1))  # 8 steps: every one is a snapshot
+
+    ds = load(spec.dataset, spec.n_train, spec.seed, spec.probe_size, "cpu")
+    model = build_model(spec)
+    weights = [linear.weight for linear in model.linears]
+    params = list(model.parameters())
+    order = torch.randperm(len(ds.x_train), generator=torch.Generator().manual_seed(spec.seed))
+    momentum = [torch.zeros_like(p) for p in params]
+    second = [torch.zeros_like(p) for p in params]
+    for step in range(1, per_epoch + 1):
+        index = order[(step - 1) * spec.batch_size : step * spec.batch_size]
+        loss = F.cross_entropy(model(ds.x_train[index]), ds.y_train[index])
+        grads = torch.autograd.grad(loss, params)
+        before = [w.detach().clone() for w in weights]
+        with torch.no_grad():
+            for i, (p, g) in enumerate(zip(params, grads)):
+                if optimizer == "sgd":  # PyTorch's SGD: buf = m * buf + g (buf = g at first), p -= lr * buf
+                    momentum[i] = g.clone() if step == 1 else spec.momentum * momentum[i] + g
+                    p -= spec.lr * momentum[i]
+                else:  # Adam, betas (0.9, 0.999), eps 1e-8, bias-corrected
+                    momentum[i] = 0.9 * momentum[i] + 0.1 * g
+                    second[i] = 0.999 * second[i] + 0.001 * g * g
+                    m_hat, v_hat = momentum[i] / (1 - 0.9**step), second[i] / (1 - 0.999**step)
+                    p -= spec.lr * m_hat / (v_hat.sqrt() + 1e-8)
+        weight_grads = [grads[next(i for i, p in enumerate(params) if p is w)] for w in weights]
+        expected_ratio = [((w - b).norm() / b.norm()).item() for w, b in zip(weights, before)]
+
+        assert result.steps.set_index("step").loc[step, "loss"] == pytest.approx(loss.item(), rel=1e-4)
+        norms = result.layer_steps[result.layer_steps["step"] == step].sort_values("layer")["weight_grad_norm"]
+        np.testing.assert_allclose(norms, [g.norm().item() for g in weight_grads], rtol=1e-4)
+        np.testing.assert_allclose(result.stat("update_ratio", step), expected_ratio, rtol=1e-3)
+        if step == 1 and optimizer == "sgd":
+            # first SGD step: W1 - W0 = -lr * g exactly, so the ratio is lr * |g| / |W0|
+            np.testing.assert_allclose(
+                expected_ratio,
+                [spec.lr * g.norm().item() / b.norm().item() for g, b in zip(weight_grads, before)],
+                rtol=1e-4,  # |W0 - lr g - W0| in float32 loses a few digits of lr |g|
+            )
+
+
+# ---------------------------------------------------------------- devices
+
+
+def test_resolve_device():
+    assert resolve_device("cpu") == torch.device("cpu")
+    auto = resolve_device("auto")
+    if torch.cuda.is_available():
+        assert auto.type == "cuda"
+    elif not torch.backends.mps.is_available():
+        assert auto == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_unavailable_cuda_is_a_spec_error():
+    with pytest.raises(SpecError, match=r"^device: cuda is not available"):
+        resolve_device("cuda")
+    with pytest.raises(SpecError, match="device: cuda"):
+        train(tiny_spec(device="cuda"))
+
+
+@pytest.mark.skipif(torch.backends.mps.is_available(), reason="this machine has MPS")
+def test_unavailable_mps_is_a_spec_error():
+    with pytest.raises(SpecError, match=r"^device: mps is not available"):
+        resolve_device("mps")
+
+
+# ---------------------------------------------------------------- the physics, on real digits
+
+
+def test_article_sigmoid_net_vanishes_at_initialisation():
+    """The article's 784-1000x5-10 sigmoid net, default init: fc1's weight gradients are orders of
+    magnitude smaller than the last hidden layer's, and shrink layer by layer going backwards."""
+    spec = ARTICLE_SPEC.replace(dataset="mnist-sample", epochs=0, device="cpu")
+    result = train(spec)
+    norms = result.stat("weight_grad_norm", 0)
+    assert norms.index.tolist() == [1, 2, 3, 4, 5, 6]
+    assert (norms > 0).all()
+    ratio = gradient_ratio(result, 0)
+    assert ratio == pytest.approx(norms[1] / norms[5])
+    assert ratio < 1e-2  # at least two orders of magnitude (it is ~1e-3)
+    assert norms.loc[1:5].is_monotonic_increasing
+    assert any(v.text.startswith("Vanishing") for v in verdicts(result))
+    # sigmoid units near their centre: derivative <= 1/4 per layer, the cause of the decay
+    assert result.stat("act_mean", 0).loc[1:5].between(0.3, 0.7).all()
+
+
+def test_deep_relu_net_with_kaiming_init_does_not_vanish():
+    spec = RunSpec(
+        dataset="mnist-sample",
+        activation="relu",
+        init="kaiming_normal",
+        depth=20,
+        width=256,
+        epochs=0,
+        device="cpu",
+    )
+    result = train(spec)
+    ratio = gradient_ratio(result, 0)
+    assert 0.1 < ratio < 10  # within an order of magnitude across 20 layers
+    norms = result.stat("weight_grad_norm", 0).loc[1:20]
+    assert norms.max() / norms.min() < 20
+    assert any(v.text.startswith("Healthy flow") for v in verdicts(result))
+    # and the same depth with sigmoid does vanish, by far
+    sigmoid = train(spec.replace(activation="sigmoid", init="default"))
+    assert gradient_ratio(sigmoid, 0) < 1e-6
+    assert math.isfinite(gradient_ratio(sigmoid, 0))
