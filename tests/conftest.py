@@ -6,11 +6,16 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"  # exists in a session and in CI, never on a user's machine
 MNIST_T10K = SHARED / "data" / "mnist-t10k"
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+# The tests run small networks on a few shared cores: one intra-op thread is several times faster
+# there than torch's default (which oversubscribes the cores) and makes run times predictable.
+torch.set_num_threads(1)
 
 
 def require(condition: bool, reason: str) -> None:

@@ -9,15 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from vg_core.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
-
-# The tests run tiny networks on a few shared cores: one intra-op thread is several times faster
-# there than torch's default (which oversubscribes the cores) and makes timings predictable.
-torch.set_num_threads(1)
 
 
 def tiny_spec(**changes: Any) -> RunSpec:

@@ -1,0 +1,142 @@
+"""The page through Streamlit's AppTest: it runs, draws its charts, keeps its state in the URL, and
+turns bad links into warnings. Runs are kept tiny through the URL (the way a user would share them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from vg_core.presets import PRESETS, Comparison
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 240  # a loaded 2-core CI machine trains the default preset in seconds, but give it room
+TINY = {"dataset": "mnist-sample", "n_train": "200", "epochs": "1", "width": "16", "batch_size": "50"}
+
+
+def charts_per_page(runs: int) -> int:
+    return 3 + 4 * runs  # gradient flow, loss, accuracy; per run: gradients, activations, heatmap, article
+
+
+def run_app(params: dict[str, str] | None = None) -> AppTest:
+    app = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    app.query_params.update(params or {})
+    return app.run()
+
+
+def charts(app: AppTest) -> list:
+    return list(app.get("vega_lite_chart"))
+
+
+def texts(app: AppTest) -> str:
+    return "\n".join(str(element.value) for element in [*app.markdown, *app.caption, *app.info])
+
+
+def assert_clean(app: AppTest) -> None:
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+
+
+def test_default_page_runs_and_draws_its_charts() -> None:
+    app = run_app()
+    assert_clean(app)
+    assert len(charts(app)) == charts_per_page(3)
+    assert app.query_params["preset"] == "activations"
+    assert "Vanishing" in texts(app)  # the sigmoid column's verdict
+    assert app.select_slider[0].label.startswith("Training step")
+    assert [b.label for b in app.get("download_button")].count("history.csv") == 3
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_each_preset_runs(preset: str) -> None:
+    app = run_app({"preset": preset, **TINY})
+    assert_clean(app)
+    assert not app.warning, [w.value for w in app.warning]
+    runs = len(PRESETS[preset].runs)
+    assert len(charts(app)) == charts_per_page(runs)
+    assert app.session_state["w_preset"] == preset
+
+
+def test_shared_url_restores_the_sidebar() -> None:
+    params = {
+        "preset": "rescue",
+        **TINY,
+        "depth": "4",
+        "lr": "0.02",
+        "optimizer": "adam",
+        "run1": "tanh",
+        "run1_init": "xavier_normal",
+        "run2": "relu",
+        "run2_norm": "batch",
+        "run2_residual": "true",
+        "run3": "sigmoid",
+        "run3_init": "normal",
+        "run3_std": "0.3",
+    }
+    app = run_app(params)
+    assert_clean(app)
+    assert not app.warning, [w.value for w in app.warning]
+    state = app.session_state
+    assert state["w_preset"] == "rescue"
+    assert (state["w_depth"], state["w_width"], state["w_epochs"], state["w_n_train"]) == (4, 16, 1, 200)
+    assert (state["w_lr"], state["w_optimizer"]) == (0.02, "adam")
+    assert state["w_run1_activation"] == "tanh" and state["w_run1_init"] == "xavier_normal"
+    assert state["w_run2_norm"] == "batch" and state["w_run2_residual"] is True
+    assert state["w_run3_init"] == "normal" and state["w_run3_init_std"] == 0.3
+    assert state["w_run4_activation"] == "off"
+    assert len(charts(app)) == charts_per_page(3)
+    # The URL the page writes back restores the same comparison.
+    assert Comparison.from_params(app.query_params)[0] == Comparison.from_params(params)[0]
+
+
+def test_garbage_url_parameters_warn_and_fall_back() -> None:
+    garbage = {
+        "preset": "<script>alert(1)</script>",
+        "depth": "-5",
+        "width": "1e99",
+        "lr": "nan",
+        "device": "quantum",
+        "run1": "sigmoid",
+        "run1_init": "[x](javascript:alert(1))",
+        "run1_residual": "perhaps",
+        "run1_bogus": "1",
+        "zzz": "x" * 5000,
+    }
+    app = run_app({**TINY, **garbage})
+    assert_clean(app)
+    raw = "\n".join(w.value for w in app.warning)
+    warnings = raw.replace("\\", "")  # without the Markdown escapes
+    for name in ("preset", "depth", "width", "lr", "device", "run1_init", "run1_residual", "run1_bogus", "zzz"):
+        assert name in warnings
+    assert "](" not in raw and "<script>" not in raw  # shown as text, never as a link or HTML
+    state = app.session_state
+    assert state["w_preset"] == "activations"
+    assert (state["w_depth"], state["w_lr"], state["w_device"]) == (5, 0.05, "auto")
+    assert state["w_run1_init"] == "default" and state["w_run1_residual"] is False
+    assert len(charts(app)) == charts_per_page(1)
+
+
+def test_too_costly_url_falls_back_to_the_preset() -> None:
+    comparison, warnings = Comparison.from_params({"preset": "init", "depth": "100", "width": "4096"})
+    assert comparison == Comparison.from_preset("init")
+    assert any("parameters" in w for w in warnings)
+
+
+def test_a_diverging_run_shows_its_verdict() -> None:
+    app = run_app({"preset": "scale", **TINY, "width": "32"})
+    assert_clean(app)
+    assert "Diverged at step" in texts(app)
+    assert len(charts(app)) == charts_per_page(3)
+
+
+def test_applying_the_form_updates_the_url() -> None:
+    app = run_app({"preset": "activations", **TINY, "run1": "relu"})
+    app.number_input(key="w_depth").set_value(3)
+    app.selectbox(key="w_run2_activation").set_value("tanh")
+    next(b for b in app.button if b.label == "Apply and train").click()
+    app.run()
+    assert_clean(app)
+    assert app.query_params["depth"] == "3"
+    assert app.query_params["run2"] == "tanh"
+    assert len(charts(app)) == charts_per_page(2)

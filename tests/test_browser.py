@@ -1,0 +1,82 @@
+"""End to end: `streamlit run app.py` in Debian's chromium, driven by playwright.
+
+Screenshots go to screenshots/ at the repo root (git-ignored); each test prints where."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, require
+
+from vg_core.cache import resolved
+from vg_core.presets import Comparison
+
+pytestmark = pytest.mark.browser
+
+SCREENSHOTS = REPO / "screenshots"
+
+
+def _bench():
+    """bench/page_bench.py holds the server and browser helpers (shared with the benchmark)."""
+    spec = importlib.util.spec_from_file_location("page_bench", REPO / "bench" / "page_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["page_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+pb = _bench()
+
+
+@pytest.fixture
+def browser():
+    require(pb.CHROMIUM.exists(), f"{pb.CHROMIUM} is missing (apt-get install chromium)")
+    require(importlib.util.find_spec("playwright") is not None, "playwright is not installed")
+    with pb.chromium() as browser:
+        yield browser
+
+
+def test_default_page_in_a_real_browser(browser, isolated_cache: Path) -> None:
+    with pb.streamlit_server(isolated_cache) as server:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(server.url)
+        pb.wait_first_chart(page, timeout_s=90)
+        pb.wait_idle(page, charts=3 + 4 * 3, timeout_s=180)
+        assert page.locator(pb.DRAWN_CHART).count() == 3 + 4 * 3
+        assert page.locator(pb.EXCEPTION).count() == 0
+        assert "preset=activations" in page.url  # the state is in the address bar
+        assert page.get_by_text("Vanishing: at initialisation").count() == 1
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / "default-page.png"
+        pb.full_page_screenshot(page, path)
+        print(f"\nscreenshot: {path}")
+        assert "Traceback" not in server.log_text()
+
+
+def test_changing_the_page_mid_training_stops_the_old_run(browser, isolated_cache: Path) -> None:
+    """A long first run is interrupted by applying a new configuration: no error, the new page is drawn,
+    and the interrupted run leaves nothing in the cache."""
+    slow = {"preset": "activations", "epochs": "40", "run1": "sigmoid"}
+    old = Comparison.from_params(slow)[0].specs[0]
+    with pb.streamlit_server(isolated_cache) as server:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(server.url + "/?" + "&".join(f"{k}={v}" for k, v in slow.items()))
+        pb.wait_first_chart(page, timeout_s=90)
+        assert page.locator(pb.IDLE).count() == 0  # still training
+        epochs = page.get_by_label("Epochs")
+        epochs.fill("1")
+        page.get_by_role("button", name="Apply and train").click()
+        page.wait_for_url("**epochs=1**", timeout=30_000)
+        pb.wait_idle(page, charts=3 + 4, timeout_s=120)
+        assert page.locator(pb.EXCEPTION).count() == 0
+        assert not (isolated_cache / resolved(old).key()).exists()  # the stopped run was not stored
+        new = resolved(old.replace(epochs=1))
+        assert (isolated_cache / new.key()).is_dir()
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / "after-interrupt.png"
+        page.screenshot(path=str(path))
+        print(f"\nscreenshot: {path}")
+        assert "Traceback" not in server.log_text()

@@ -1,0 +1,251 @@
+"""vg_core.charts (Altair, pre-binned, shared scales) and vg_core.presets (the page's data and URL form)."""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vg_core import charts
+from vg_core.presets import MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison, Preset
+from vg_core.results import RunResult
+from vg_core.spec import ARTICLE_SPEC, RunSpec
+from vg_core.train import train
+
+ROW_LIMIT = 5000  # Altair's default max_rows: no chart may need it lifted
+
+
+@pytest.fixture(scope="module")
+def runs() -> list[tuple[str, RunResult]]:
+    """Two tiny real runs: a vanishing sigmoid and a ReLU."""
+    base = RunSpec(dataset="mnist-sample", n_train=300, depth=4, width=16, epochs=2, batch_size=50, lr=0.05)
+    specs = [base.replace(activation="sigmoid"), base.replace(activation="relu")]
+    return [(charts.run_name(i, spec), train(spec)) for i, spec in enumerate(specs, 1)]
+
+
+@pytest.fixture(scope="module")
+def diverged() -> RunResult:
+    spec = RunSpec(dataset="mnist-sample", n_train=200, activation="relu", depth=8, width=32, init="normal")
+    result = train(spec.replace(init_std=1.0, epochs=1, batch_size=50, lr=0.01))
+    assert result.diverged_at_step is not None
+    return result
+
+
+def rows(chart: alt.TopLevelMixin) -> int:
+    """Rows of data the chart carries, over all its layers."""
+    spec = chart.to_dict()
+    return sum(len(values) for values in spec.get("datasets", {}).values())
+
+
+def every_chart(runs, step=None) -> list[alt.TopLevelMixin]:
+    names = [name for name, _ in runs]
+    made = [
+        charts.gradient_flow(runs, step),
+        charts.learning_curve(runs, "loss", step),
+        charts.learning_curve(runs, "acc", step),
+    ]
+    grad = charts.ridge_domain(runs, "weight_grad", step)
+    act = charts.ridge_domain(runs, "activation", step)
+    heat = charts.heatmap_domain(runs)
+    peak = charts.article_max(runs, step)
+    for name, result in runs:
+        color = charts.run_color(names, name)
+        made += [
+            charts.ridgeline(result, "weight_grad", step, grad, color, name),
+            charts.ridgeline(result, "grad_out", step, grad, color, name),
+            charts.ridgeline(result, "activation", step, act, color, name),
+            charts.gradient_heatmap(result, heat, step, name),
+            charts.article_histogram(result, step, peak, color, name),
+        ]
+    return made
+
+
+def test_every_chart_is_valid_vega_lite_with_few_rows(runs) -> None:
+    for step in (None, 0, 3):
+        for chart in every_chart(runs, step):
+            spec = chart.to_dict()  # validates against the Vega-Lite schema
+            assert spec["autosize"]["type"] == "fit-x"
+            assert 0 < rows(chart) < ROW_LIMIT
+            json.dumps(spec, allow_nan=False)  # strict JSON: no NaN or inf reaches the browser
+
+
+def test_histograms_reach_altair_prebinned(runs) -> None:
+    _, result = runs[0]
+    chart = charts.ridgeline(result, "weight_grad", None, (-12, 2), "#000")
+    spec = json.dumps(chart.to_dict())
+    assert '"bin"' not in spec  # Altair does no binning: the engine's fixed bins are used as they are
+    frame = charts.ridge_frame(result, "weight_grad", None)
+    assert set(frame.columns) >= {"layer", "bin_start", "bin_end", "count", "base", "top"}
+    at = charts.snapshot_at(result, None)
+    source = result.histograms
+    source = source[(source["quantity"] == "weight_grad") & (source["step"] == at)]
+    assert frame["count"].sum() == source["count"].sum()  # trimming drops only empty bins
+
+
+def test_ridge_heights_are_per_layer_shapes(runs) -> None:
+    _, result = runs[0]
+    frame = charts.ridge_frame(result, "activation", 0)
+    for layer, part in frame.groupby("layer"):
+        heights = part["base"] - part["top"]
+        assert heights.max() == pytest.approx(charts.RIDGE_OVERLAP)
+        assert (heights >= 0).all() and (part["base"] == layer).all()
+
+
+def test_sigmoid_gradients_sit_left_of_relus_in_the_first_layer(runs) -> None:
+    """The picture the page exists for: fc1's gradients are orders of magnitude smaller under sigmoid."""
+    medians = []
+    for _, result in runs:
+        frame = charts.histogram_at(result, "weight_grad", 0)
+        first = frame[frame["layer"] == 1]
+        cumulative = first["count"].cumsum() / first["count"].sum()
+        medians.append(float(first.loc[cumulative >= 0.5, "bin_start"].iloc[0]))
+    sigmoid, relu = medians
+    assert sigmoid < relu - 1  # more than a decade apart
+
+
+def test_shared_domains_cover_every_run(runs) -> None:
+    low, high = charts.ridge_domain(runs, "weight_grad", None)
+    for _, result in runs:
+        frame = charts.histogram_at(result, "weight_grad", None)
+        filled = frame[frame["count"] > 0]
+        assert low <= filled["bin_start"].min() and filled["bin_end"].max() <= high
+    low, high = charts.heatmap_domain(runs)
+    for _, result in runs:
+        values = charts.heatmap_frame(result)["log_norm"]
+        assert low <= values.min() and values.max() <= high
+    assert charts.article_max(runs, None) == max(
+        charts.article_frame(result, None)["count"].max() for _, result in runs
+    )
+
+
+def test_flow_frame_has_one_row_per_run_and_layer(runs) -> None:
+    frame = charts.gradient_flow_frame(runs, 0)
+    assert len(frame) == 2 * 5  # 4 hidden layers + the output layer, per run
+    assert (frame["value"] > 0).all()
+    sigmoid = frame[frame["run"] == runs[0][0]].set_index("layer")["value"]
+    assert sigmoid[1] < sigmoid[4]  # vanishing towards the input
+
+
+def test_heatmap_aggregates_steps_into_columns() -> None:
+    result = _fake_result(steps=10_000, layers=3)
+    frame = charts.heatmap_frame(result, columns=50)
+    assert frame["step_start"].nunique() == 50 and len(frame) == 150
+    assert np.isfinite(frame["log_norm"]).all()
+    assert rows(charts.gradient_heatmap(result, (-3.0, 1.0), 5000)) < ROW_LIMIT
+
+
+def test_snapshot_at_picks_the_latest_recorded_step(runs) -> None:
+    _, result = runs[0]
+    steps = result.snapshot_steps
+    assert charts.snapshot_at(result, None) == steps[-1]
+    assert charts.snapshot_at(result, steps[1] + 0) == steps[1]
+    assert charts.snapshot_at(result, 10**9) == steps[-1]
+    assert charts.step_label(0, 6) == "initialisation"
+    assert charts.step_label(12, 6) == "step 12 (epoch 2.00)"
+
+
+def test_a_diverged_run_charts_without_nan(diverged) -> None:
+    runs = [("1 · diverged", diverged)]
+    for chart in every_chart(runs):
+        json.dumps(chart.to_dict(), allow_nan=False)
+    assert charts.signed_outside(diverged, None) >= 0
+
+
+def test_article_histogram_is_the_articles_binning(runs) -> None:
+    _, result = runs[0]
+    frame = charts.article_frame(result, None)
+    assert len(frame) == 100
+    assert frame["bin_start"].min() == pytest.approx(-1) and frame["bin_end"].max() == pytest.approx(1)
+    spec = charts.article_histogram(result, None, 1000, "#000").to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+
+
+def test_charts_module_does_not_import_streamlit() -> None:
+    source = charts.__file__
+    text = open(source, encoding="utf-8").read()
+    assert "streamlit" not in text.split('"""', 2)[2]  # not outside the docstring
+
+
+def _fake_result(steps: int, layers: int) -> RunResult:
+    spec = RunSpec(dataset="mnist-sample", depth=layers - 1, width=4, epochs=1)
+    step = np.repeat(np.arange(1, steps + 1), layers)
+    layer = np.tile(np.arange(1, layers + 1), steps)
+    layer_steps = pd.DataFrame({"step": step, "layer": layer, "weight_grad_norm": 10.0 ** -layer.astype(float)})
+    empty = {name: pd.DataFrame() for name in ("history", "steps", "layer_stats", "histograms")}
+    return RunResult(spec=spec, meta={"total_steps": steps}, layer_steps=layer_steps, **empty)
+
+
+# ---------------------------------------------------------------- presets and the URL form
+
+
+def test_presets_are_valid_and_round_trip_through_the_url() -> None:
+    assert "activations" in PRESETS and PRESETS["article"].specs() == [ARTICLE_SPEC]
+    for key, preset in PRESETS.items():
+        comparison = Comparison.from_preset(key)
+        assert 1 <= len(comparison.specs) <= MAX_RUNS and comparison.is_preset
+        assert Comparison.from_params(comparison.to_params()) == (comparison, [])
+        assert preset.caption and preset.title
+
+
+def test_the_default_preset_is_quick_and_offline() -> None:
+    specs = PRESETS["activations"].specs()
+    assert [s.activation for s in specs] == ["sigmoid", "relu", "swish"]
+    assert {s.dataset for s in specs} == {"mnist-sample"} and {s.depth for s in specs} == {5}
+
+
+def test_a_preset_is_data() -> None:
+    """A later preset (a paper reproduction, say) is one more entry: no page code changes."""
+    preset = Preset("demo", "Demo", "caption", RunSpec(dataset="mnist-sample"), ({"activation": "tanh"}, {}))
+    assert [s.activation for s in preset.specs()] == ["tanh", "sigmoid"]
+    with pytest.raises(ValueError):
+        Preset("bad", "Bad", "caption", RunSpec(), ({"depth": 3},))  # depth is shared, not per run
+    assert set(SHARED_FIELDS).isdisjoint(PER_RUN_FIELDS)
+
+
+def test_url_parsing_names_each_bad_value() -> None:
+    comparison, warnings = Comparison.from_params(
+        {"preset": "init", "depth": "0", "width": "12", "run1": "relu", "run1_init": "bogus", "run2": "tanh"}
+    )
+    assert [s.depth for s in comparison.specs] == [20, 20]  # the preset's depth
+    assert [s.width for s in comparison.specs] == [12, 12]
+    assert comparison.specs[0].init == "default" and comparison.specs[1].activation == "tanh"
+    assert any(w.startswith("depth:") for w in warnings) and any(w.startswith("run1_init:") for w in warnings)
+
+
+def test_unavailable_device_falls_back_to_auto() -> None:
+    comparison, warnings = Comparison.from_params({"device": "cuda"}, devices=("auto", "cpu"))
+    assert comparison.specs[0].device == "auto" and "device" in warnings[0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.dictionaries(st.text(max_size=12), st.text(max_size=40) | st.lists(st.text(max_size=8)), max_size=12))
+def test_url_parsing_never_raises(params) -> None:
+    comparison, warnings = Comparison.from_params(params)
+    assert 1 <= len(comparison.specs) <= MAX_RUNS
+    assert all(isinstance(w, str) and len(w) < 600 for w in warnings)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "depth": st.integers(1, 30).map(str),
+            "width": st.integers(1, 300).map(str),
+            "lr": st.floats(1e-5, 1.0).map(repr),
+            "run1": st.sampled_from(["sigmoid", "relu", "tanh"]),
+            "run2_init": st.sampled_from(["normal", "xavier_uniform"]),
+            "run2": st.sampled_from(["swish", "gelu"]),
+            "run2_std": st.floats(0.001, 2.0).map(repr),
+        }
+    )
+)
+def test_a_written_url_restores_exactly(params) -> None:
+    comparison, warnings = Comparison.from_params(params)
+    assert not warnings
+    again, more = Comparison.from_params(comparison.to_params())
+    assert again == comparison and not more
