@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -165,9 +166,16 @@ def test_article_histogram_is_the_articles_binning(runs) -> None:
     assert spec["encoding"]["y"]["scale"]["type"] == "log"
 
 
+def test_a_view_exports_as_one_svg(runs) -> None:
+    import vl_convert as vlc
+
+    views = [charts.ridgeline(result, "weight_grad", None, (-12.0, 2.0), "#000", name) for name, result in runs]
+    svg = vlc.vegalite_to_svg(charts.side_by_side(views, 300).to_dict())
+    assert svg.startswith("<svg") and "fc1" in svg and runs[1][0] in svg
+
+
 def test_charts_module_does_not_import_streamlit() -> None:
-    source = charts.__file__
-    text = open(source, encoding="utf-8").read()
+    text = Path(charts.__file__).read_text(encoding="utf-8")
     assert "streamlit" not in text.split('"""', 2)[2]  # not outside the docstring
 
 

@@ -1,0 +1,533 @@
+"""Vanishing Gradient Explorer: `streamlit run app.py`. Layout and widgets only; the charts are in vg_core.charts.
+
+The sidebar's state lives in the URL query string, so a link restores the page exactly:
+    preset=activations|article|init|rescue|scale   the preset the controls were filled from
+    dataset, n_train, depth, width, epochs, batch_size, optimizer, lr, momentum, seed, device
+                                                    shared by every run; names and ranges are RunSpec's
+    run1..run4=<activation>                         one per run shown (1 to 4)
+    runN_init, runN_std, runN_residual, runN_norm    run N's init, normal-init σ, residual skips, normalisation
+e.g. ?preset=activations&depth=8&run1=sigmoid&run2=relu. A bad value is replaced by the preset's, with a
+warning; see vg_core.presets.Comparison.from_params.
+
+Environment: VG_CACHE_DIR / VG_CACHE_MAX_MB (the on-disk result cache), VG_TORCH_THREADS (default 1),
+VG_MAX_TRAININGS (trainings at once across all visitors, default 1), VG_MEMORY_RUNS (results kept in memory,
+default 12).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import altair as alt
+import streamlit as st
+import torch
+import vl_convert as vlc
+from streamlit.delta_generator import DeltaGenerator
+
+from vg_core import charts
+from vg_core.cache import ResultCache, cache_dir, resolved
+from vg_core.data import DataError
+from vg_core.model import INIT_LABELS
+from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
+from vg_core.results import RunResult
+from vg_core.spec import CHOICES, RANGES, RunSpec, SpecError
+from vg_core.summary import verdicts
+from vg_core.train import Progress
+
+torch.set_num_threads(int(os.environ.get("VG_TORCH_THREADS", "1")))  # small nets: threads only contend
+
+REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser redraws too)
+PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
+OFF = "off"
+PER_RUN_VIEWS = ("grad_dist", "act_dist", "heatmap", "article")
+DATASET_LABELS = {
+    "mnist": "MNIST (60,000 digits; downloaded once)",
+    "fashion-mnist": "Fashion-MNIST (60,000 images)",
+    "mnist-sample": "mnist-sample (4,000 digits, offline)",
+}
+LEVEL_ICON = {"ok": ":green[✔]", "warning": ":orange[⚠]", "error": ":red[✖]"}
+
+
+# ---------------------------------------------------------------- process-wide resources (bounded)
+
+
+@st.cache_resource(max_entries=4)
+def _result_cache(root: str) -> ResultCache:
+    return ResultCache(root)
+
+
+def result_cache() -> ResultCache:
+    """The on-disk cache at $VG_CACHE_DIR (one object per folder, shared by every visitor)."""
+    return _result_cache(str(cache_dir()))
+
+
+class ResultMemory:
+    """The last few results in memory, shared by all visitors (LRU, `size` entries)."""
+
+    def __init__(self, disk: ResultCache, size: int) -> None:
+        self.disk, self.size, self.items, self.lock = disk, size, OrderedDict(), threading.Lock()
+
+    def get(self, spec: RunSpec) -> RunResult | None:
+        key = resolved(spec).key()
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        result = self.disk.get(resolved(spec))
+        if result is not None:
+            self.put(result)
+        return result
+
+    def put(self, result: RunResult) -> None:
+        with self.lock:
+            self.items[result.spec.key()] = result
+            self.items.move_to_end(result.spec.key())
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+@st.cache_resource(max_entries=4)
+def _memory(root: str) -> ResultMemory:
+    return ResultMemory(_result_cache(root), int(os.environ.get("VG_MEMORY_RUNS", "12")))
+
+
+def memory() -> ResultMemory:
+    return _memory(str(cache_dir()))
+
+
+@st.cache_resource
+def training_slots() -> threading.Semaphore:
+    return threading.Semaphore(int(os.environ.get("VG_MAX_TRAININGS", "1")))
+
+
+def available_devices() -> tuple[str, ...]:
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if torch.backends.mps.is_available():
+        found.append("mps")
+    return tuple(found)
+
+
+# ---------------------------------------------------------------- sidebar: preset, form, URL state
+
+
+def widget_values(comparison: Comparison) -> dict[str, object]:
+    """Session-state values that make the sidebar show `comparison`."""
+    first = comparison.specs[0]
+    values: dict[str, object] = {"w_preset": comparison.preset}
+    values.update({f"w_{name}": getattr(first, name) for name in SHARED_FIELDS})
+    for index in range(1, MAX_RUNS + 1):
+        spec = comparison.specs[index - 1] if index <= len(comparison.specs) else None
+        source = spec or first
+        values.update({f"w_run{index}_{name}": getattr(source, name) for name in PER_RUN_FIELDS})
+        if spec is None:
+            values[f"w_run{index}_activation"] = OFF
+    return values
+
+
+def show(comparison: Comparison) -> None:
+    """Make `comparison` the applied one: sidebar, URL and the charts follow."""
+    st.session_state.update(widget_values(comparison))
+    st.session_state["applied"] = comparison
+
+
+def pick_preset() -> None:
+    show(Comparison.from_preset(st.session_state["w_preset"]))
+    st.session_state.update(notices=[], form_error=None)
+
+
+def apply_form() -> None:
+    """The form's submit: the sidebar's values become the applied comparison, or an error says why not."""
+    comparison, problems = from_widgets()
+    if comparison is None:
+        st.session_state["form_error"] = "Not applied: " + " ".join(problems)
+    else:
+        st.session_state.update(applied=comparison, notices=[], form_error=None)
+
+
+def from_widgets() -> tuple[Comparison | None, list[str]]:
+    state = st.session_state
+    params = {"preset": state["w_preset"], **{name: state[f"w_{name}"] for name in SHARED_FIELDS}}
+    for index in range(1, MAX_RUNS + 1):
+        if state[f"w_run{index}_activation"] != OFF:
+            params[f"run{index}"] = state[f"w_run{index}_activation"]
+            params[f"run{index}_init"] = state[f"w_run{index}_init"]
+            params[f"run{index}_residual"] = state[f"w_run{index}_residual"]
+            params[f"run{index}_norm"] = state[f"w_run{index}_norm"]
+            if state[f"w_run{index}_init"] == "normal":
+                params[f"run{index}_std"] = state[f"w_run{index}_init_std"]
+    comparison, problems = Comparison.from_params(params, available_devices())
+    return (None, problems) if problems else (comparison, [])
+
+
+def number(label: str, name: str, key: str, step: float | None = None, help: str | None = None) -> None:
+    kind, low, high = RANGES[name]
+    if kind is int:
+        st.number_input(label, int(low), int(high), step=int(step or 1), key=key, help=help)
+    else:
+        st.number_input(label, float(low), float(high), step=step, format="%g", key=key, help=help)
+
+
+def sidebar() -> None:
+    with st.sidebar:
+        st.selectbox(
+            "Preset", list(PRESETS), format_func=lambda key: PRESETS[key].title, key="w_preset", on_change=pick_preset
+        )
+        with st.form("controls", border=False):
+            st.markdown("**Shared by every run**")
+            st.selectbox("Dataset", CHOICES["dataset"], format_func=DATASET_LABELS.get, key="w_dataset")
+            left, right = st.columns(2)
+            with left:
+                number("Training samples", "n_train", "w_n_train", 1000, "0 = the whole training set")
+                number("Hidden layers", "depth", "w_depth")
+                number("Epochs", "epochs", "w_epochs")
+                st.selectbox("Optimizer", CHOICES["optimizer"], key="w_optimizer")
+                number("Momentum", "momentum", "w_momentum", 0.05, "SGD only")
+            with right:
+                number("Units per layer", "width", "w_width", 16)
+                number("Batch size", "batch_size", "w_batch_size", 16)
+                number("Seed", "seed", "w_seed")
+                number("Learning rate", "lr", "w_lr", 0.005)
+                st.selectbox("Device", available_devices(), key="w_device")
+            for index in range(1, MAX_RUNS + 1):
+                active = st.session_state.get(f"w_run{index}_activation", OFF) != OFF
+                with st.expander(f"Run {index}", expanded=active):
+                    options = CHOICES["activation"] if index == 1 else (OFF, *CHOICES["activation"])
+                    st.selectbox("Activation", options, key=f"w_run{index}_activation")
+                    left, right = st.columns(2)
+                    left.selectbox("Init", CHOICES["init"], key=f"w_run{index}_init", help=_init_help())
+                    with right:
+                        number("σ (normal init)", "init_std", f"w_run{index}_init_std", 0.01, "Used by init 'normal'")
+                    left, right = st.columns(2)
+                    left.selectbox("Normalisation", CHOICES["norm"], key=f"w_run{index}_norm")
+                    right.checkbox("Residual skips", key=f"w_run{index}_residual", help="h + f(h) between layers")
+            st.form_submit_button("Apply and train", type="primary", width="stretch", on_click=apply_form)
+        if st.session_state.get("form_error"):
+            st.error(st.session_state["form_error"])
+        st.caption("The address bar holds these settings: copy it to share this comparison.")
+
+
+def _init_help() -> str:
+    return "  \n".join(f"**{name}**: {text}" for name, text in INIT_LABELS.items())
+
+
+def plain(text: str) -> str:
+    """Text from a URL, safe to show in Markdown (no links, HTML or formatting)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", text)
+
+
+# ---------------------------------------------------------------- main area
+
+
+@dataclass
+class Page:
+    """The placeholders of one page, filled from whatever results exist (complete or still training)."""
+
+    names: list[str]
+    results: list[RunResult | None]
+    step: int | None = None  # None: each run's latest snapshot
+    grad_kind: str = "weight_grad"
+    status: list[DeltaGenerator] = field(default_factory=list)
+    verdicts: list[DeltaGenerator] = field(default_factory=list)
+    slots: dict[str, list[DeltaGenerator]] = field(default_factory=dict)
+    exports: dict[str, DeltaGenerator] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> list[tuple[str, RunResult]]:
+        return [(name, result) for name, result in zip(self.names, self.results) if result is not None]
+
+    def section(self, key: str, title: str, per_run: bool) -> None:
+        head, button = st.columns([5, 1], vertical_alignment="bottom")
+        head.subheader(title)
+        self.exports[key] = button.empty()
+        st.caption(charts.CAPTIONS[key])
+        if per_run:
+            self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
+
+    def draw_shared(self) -> None:
+        ready = self.ready
+        if not ready:
+            return
+        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step))
+        chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step))
+        chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step))
+
+    def per_run_charts(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
+        """Each per-run view's chart for every run (None where a run has no result, or is not `only`),
+        on axes and colour scales shared by all the runs that have results."""
+        ready = self.ready
+        grad = charts.ridge_domain(ready, self.grad_kind, self.step)
+        act = charts.ridge_domain(ready, "activation", self.step, pad=0.05)
+        heat = charts.heatmap_domain(ready)
+        peak = charts.article_max(ready, self.step)
+        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in PER_RUN_VIEWS}
+        for index, (name, result) in enumerate(zip(self.names, self.results)):
+            if result is None or (only is not None and index != only):
+                for views in built.values():
+                    views.append(None)
+                continue
+            color = charts.run_color(self.names, name)
+            built["grad_dist"].append(charts.ridgeline(result, self.grad_kind, self.step, grad, color, name))
+            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, act, color, name))
+            built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name))
+            built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
+        return built
+
+    def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
+        built = self.per_run_charts(only)
+        for key, views in built.items():
+            for index, view in enumerate(views):
+                if view is not None:
+                    chart(self.slots[key][index], view)
+        return built
+
+    def draw_verdicts(self, index: int) -> None:
+        result = self.results[index]
+        if result is None:
+            return
+        lines = [f"{LEVEL_ICON[v.level]} {v.text}" for v in verdicts(result)]
+        if result.meta.get("status") == "running":
+            lines = [line.replace("Final test accuracy", "Test accuracy so far") for line in lines]
+        self.verdicts[index].markdown("  \n".join(lines))
+
+    def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
+        """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
+        ready, step = self.ready, self.step
+        views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
+            "flow": lambda: [charts.gradient_flow(ready, step)],
+            "curves": lambda: [charts.learning_curve(ready, metric, step) for metric in ("loss", "acc")],
+        }
+        for key in PER_RUN_VIEWS:
+            views[key] = lambda key=key: [view for view in built[key] if view is not None]
+        for key, slot in self.exports.items():
+            slot.download_button(
+                "SVG",
+                data=svg_maker(views[key], 520 if key == "flow" else 360),
+                file_name=f"{key}.svg",
+                mime="image/svg+xml",
+                on_click="ignore",
+                key=f"svg-{key}",
+                help="These charts as one SVG file (for a PNG: the ⋯ menu on a chart)",
+            )
+
+
+def chart(slot: DeltaGenerator, view: alt.TopLevelMixin) -> None:
+    slot.altair_chart(view, width="stretch")
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the OS after a training (glibc keeps it otherwise: ~100-200 MB a run)."""
+    gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # glibc only; elsewhere a no-op
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def svg_maker(views: Callable[[], list[alt.TopLevelMixin]], width: int) -> Callable[[], str]:
+    return lambda: vlc.vegalite_to_svg(charts.side_by_side(views(), width).to_dict())
+
+
+def run_columns(count: int) -> list[DeltaGenerator]:
+    """One column per run; a single run takes half the width rather than stretching across the page."""
+    return st.columns(max(count, 2))[:count]
+
+
+def layout(comparison: Comparison) -> Page:
+    specs = comparison.specs
+    names = [charts.run_name(index, spec) for index, spec in enumerate(specs, 1)]
+    page = Page(names, [memory().get(spec) for spec in specs])
+    for column, name in zip(run_columns(len(specs)), names):
+        with column:
+            color = charts.run_color(names, name)
+            st.markdown(
+                f"<span style='color:{color};font-size:1.15rem;font-weight:600'>■ {name}</span>", unsafe_allow_html=True
+            )
+            page.status.append(st.empty())
+            page.verdicts.append(st.empty())
+    return page
+
+
+def controls(page: Page, comparison: Comparison) -> None:
+    """The step scrubber (over every run's recorded snapshots) and the gradient kind."""
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    steps = sorted({step for _, result in page.ready for step in result.snapshot_steps})
+    with right:
+        kind = st.segmented_control(
+            "Gradients shown",
+            ["weight_grad", "grad_out"],
+            format_func={"weight_grad": "weights ∂L/∂W", "grad_out": "back-propagated ∂L/∂z"}.get,
+            default="weight_grad",
+            key="grad_kind",
+        )
+        page.grad_kind = kind or "weight_grad"
+    with left:
+        if all(result is not None for result in page.results) and len(steps) > 1:
+            per_epoch = next(iter(r.meta.get("steps_per_epoch") for _, r in page.ready), None)
+            page.step = st.select_slider(
+                "Training step (snapshots; initialisation first)",
+                options=steps,
+                value=steps[-1],
+                format_func=lambda step: charts.step_label(step, per_epoch),
+                key=f"step-{comparison.key()}",
+            )
+        else:
+            st.caption("Training: the charts follow each run's latest snapshot; the step scrubber appears when done.")
+
+
+def train_missing(page: Page, comparison: Comparison) -> bool:
+    """Train the runs not yet cached, redrawing as snapshots arrive; True if any was trained."""
+    trained = False
+    for index, spec in enumerate(comparison.specs):
+        if page.results[index] is not None:
+            continue
+        bar = page.status[index]
+        slots = training_slots()
+        while not slots.acquire(timeout=0.5):
+            bar.info("Waiting for another visitor's training to finish…")
+        try:
+            result, _ = result_cache().get_or_train(spec, live_callback(page, index))
+        except (SpecError, DataError, OSError) as err:
+            bar.error(f"Cannot train this run: {err}")
+            continue
+        finally:
+            slots.release()
+        memory().put(result)
+        release_memory()
+        page.results[index] = result
+        page.status[index].caption(status_line(result))
+        if any(other is None for other in page.results):  # more to train: show this run finished meanwhile
+            page.draw_shared()
+            page.draw_runs(only=index)
+            page.draw_verdicts(index)
+        trained = True
+    return trained
+
+
+def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
+    """Progress bar at every step (throttled); charts at snapshots, at most every REDRAW_S and never taking
+    more than a third of the time (a slow machine draws less often rather than training slower)."""
+    bar = page.status[index].progress(0.0, text="Starting…")
+    last = {"bar": 0.0, "drawn": 0.0, "cost": 0.0}
+
+    def callback(progress: Progress) -> None:
+        now = time.monotonic()
+        first = page.results[index] is None
+        if progress.result is not None and (first or now - last["drawn"] >= max(REDRAW_S, 2 * last["cost"])):
+            page.results[index] = progress.result
+            page.draw_shared()
+            page.draw_runs(only=index)
+            page.draw_verdicts(index)
+            trim_heap()  # what the last snapshot's frames and charts freed, back to the OS: a lower peak
+            last["drawn"] = time.monotonic()
+            last["cost"] = last["drawn"] - now
+        if now - last["bar"] >= PROGRESS_S or progress.step == progress.total_steps:
+            text = f"Training: step {progress.step:,} of {progress.total_steps:,} (epoch {progress.epoch:.1f})"
+            bar.progress(min(progress.fraction, 1.0), text=text)
+            last["bar"] = now
+
+    return callback
+
+
+def status_line(result: RunResult) -> str:
+    meta = result.meta
+    dataset = meta["dataset"]
+    seconds = meta.get("timings", {}).get("total_s", 0.0)
+    return (
+        f"{meta['status']} · {dataset['name']} {dataset['n_train']:,} train / {dataset['n_test']:,} test · "
+        f"{meta['device']} · trained in {seconds:.1f} s"
+    )
+
+
+def export_buttons(page: Page) -> None:
+    st.subheader("Export")
+    st.caption("Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts.")
+    for column, name, result in zip(run_columns(len(page.names)), page.names, page.results):
+        if result is None:
+            continue
+        with column:
+            st.caption(name)
+            stem = result.spec.key()
+            for frame in ("history", "layer_stats", "histograms"):
+                st.download_button(
+                    f"{frame}.csv",
+                    data=lambda result=result, frame=frame: getattr(result, frame).to_csv(index=False),
+                    file_name=f"{stem}-{frame}.csv",
+                    mime="text/csv",
+                    on_click="ignore",
+                    key=f"csv-{stem}-{frame}",
+                    icon=":material/download:",
+                )
+
+
+def main() -> None:
+    st.set_page_config(page_title="Vanishing Gradient Explorer", page_icon="📉", layout="wide")
+    if "applied" not in st.session_state:
+        comparison, notices = Comparison.from_params(st.query_params.to_dict(), available_devices())
+        show(comparison)
+        st.session_state["notices"] = notices
+    comparison: Comparison = st.session_state["applied"]
+    params = comparison.to_params()
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
+
+    st.title("Vanishing Gradient Explorer")
+    st.markdown(
+        "Backpropagation multiplies the gradient by each layer's weights and activation slope on its way from the "
+        "loss back to the input. In a deep sigmoid network those factors are small, so the first layers get almost "
+        "no gradient and barely learn. Each column below is one network trained on handwritten digits; change the "
+        "activation, depth, initialisation, skips or normalisation in the sidebar and compare."
+    )
+    for notice in st.session_state.get("notices", []):
+        st.warning(f"Ignored part of the link: {plain(notice)}", icon="⚠️")
+    preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
+    if comparison.is_preset:
+        st.info(f"**{preset.title}.** {preset.caption}")
+    else:
+        st.info(f"Your own comparison (started from the preset *{preset.title}*).")
+
+    page = layout(comparison)
+    controls(page, comparison)
+    flow_column, curves_column = st.columns([2, 3])
+    with flow_column:
+        page.section("flow", "Gradient flow", per_run=False)
+        page.slots["flow"] = [st.empty()]
+    with curves_column:
+        page.section("curves", "Learning curves", per_run=False)
+        page.slots["curves"] = [column.empty() for column in st.columns(2)]
+    page.section("grad_dist", "Gradient distributions by layer", per_run=True)
+    page.section("act_dist", "Activation distributions by layer", per_run=True)
+    page.section("heatmap", "Over training: gradient norm per layer and step", per_run=True)
+    page.section("article", "The article's view: all gradients in one histogram", per_run=True)
+
+    notices = {r.meta["dataset"]["notice"] for r in page.results if r is not None and r.meta["dataset"]["notice"]}
+    for index, result in enumerate(page.results):
+        if result is not None:
+            page.status[index].caption(status_line(result))
+            page.draw_verdicts(index)
+        else:
+            page.status[index].caption("Not in the cache: trains in a moment, live…")
+    page.draw_shared()
+    built = page.draw_runs()
+    sidebar()  # after the cached charts (they reach the browser first), before any training (to interrupt it)
+    if train_missing(page, comparison):
+        st.rerun()  # everything is cached now: draw the finished page with its step scrubber
+    page.draw_exports(built)
+    for notice in notices:
+        st.info(notice)
+    export_buttons(page)
+
+
+main()

@@ -1,0 +1,272 @@
+"""Named comparisons for the page: one shared RunSpec, a few per-run overrides, and what to look for.
+
+A preset is data: `base` holds every shared setting, each entry of `runs` changes only the per-run
+fields (activation, init, init_std, residual, norm). To add one (e.g. a reproduction of Glorot &
+Bengio 2010 or He et al. 2015), append a `Preset` to `PRESETS`; the page, its URL state and its
+tests pick it up from there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .spec import ARTICLE_SPEC, RunSpec, SpecError
+
+# The settings every run of a comparison shares, and the ones each run may change.
+SHARED_FIELDS = (
+    "dataset",
+    "n_train",
+    "depth",
+    "width",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "momentum",
+    "seed",
+    "device",
+)
+PER_RUN_FIELDS = ("activation", "init", "init_std", "residual", "norm")
+MAX_RUNS = 4
+
+# Small and quick: 4,000 offline digits, 5 epochs of batch 32, one CPU thread: ~1-3 s a run.
+QUICK = RunSpec(
+    dataset="mnist-sample",
+    n_train=0,
+    depth=5,
+    width=128,
+    epochs=5,
+    batch_size=32,
+    lr=0.05,
+    momentum=0.9,
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named comparison: the shared spec, per-run overrides, and a caption for the page."""
+
+    key: str  # its id in the URL (?preset=...)
+    title: str  # what the picker shows
+    caption: str  # one or two sentences: what the comparison shows
+    base: RunSpec
+    runs: tuple[Mapping[str, Any], ...] = field(default_factory=lambda: ({},))
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.runs) <= MAX_RUNS:
+            raise ValueError(f"preset {self.key}: 1 to {MAX_RUNS} runs, not {len(self.runs)}")
+        for run in self.runs:
+            unknown = set(run) - set(PER_RUN_FIELDS)
+            if unknown:
+                raise ValueError(f"preset {self.key}: {sorted(unknown)} are not per-run fields")
+
+    def specs(self) -> list[RunSpec]:
+        """One validated RunSpec per run."""
+        return [self.base.replace(**run) for run in self.runs]
+
+
+PRESETS: dict[str, Preset] = {
+    preset.key: preset
+    for preset in (
+        Preset(
+            key="activations",
+            title="Sigmoid vs ReLU vs Swish",
+            caption=(
+                "The same 5-layer network three times, only the activation differs. Sigmoid's derivative is at "
+                "most 1/4, so the gradient shrinks at every layer on its way back to fc1; ReLU and Swish pass it on."
+            ),
+            base=QUICK,
+            runs=({"activation": "sigmoid"}, {"activation": "relu"}, {"activation": "swish"}),
+        ),
+        Preset(
+            key="article",
+            title="The article's network",
+            caption=(
+                "Exactly the seed article's DeepSigmoidNet: 784-1000x5-10 sigmoid, SGD 0.01 with momentum 0.9, "
+                "batch 100, 10 epochs of MNIST. Slow on a CPU the first time; the cache keeps it afterwards."
+            ),
+            base=ARTICLE_SPEC,
+            runs=({"activation": "sigmoid"},),
+        ),
+        Preset(
+            key="init",
+            title="Initialisation matters (20-layer ReLU)",
+            caption=(
+                "A 20-layer ReLU net with PyTorch's default init, Xavier and Kaiming. The default's weights are too "
+                "small for ReLU: the signal and the gradient shrink layer by layer. Kaiming keeps their scale."
+            ),
+            base=QUICK.replace(activation="relu", depth=20, lr=0.01),
+            runs=({"init": "default"}, {"init": "xavier_uniform"}, {"init": "kaiming_normal"}),
+        ),
+        Preset(
+            key="rescue",
+            title="Rescuing a deep sigmoid net",
+            caption=(
+                "A 10-layer sigmoid net as it is, with residual connections (x + f(x)) and with batch norm before "
+                "each sigmoid. Skips give the gradient a path around each layer; batch norm keeps sigmoid unsaturated."
+            ),
+            base=QUICK.replace(activation="sigmoid", depth=10),
+            runs=({}, {"residual": True}, {"norm": "batch"}),
+        ),
+        Preset(
+            key="scale",
+            title="Too small, right, too large",
+            caption=(
+                "A 10-layer ReLU net with normal(σ) weights at three scales. Too small and every signal dies out; "
+                "about √(2/width) keeps it steady; too large and it explodes until the loss is no longer a number."
+            ),
+            base=QUICK.replace(activation="relu", depth=10, lr=0.01, init="normal"),
+            runs=({"init_std": 0.01}, {"init_std": 0.1}, {"init_std": 1.0}),
+        ),
+    )
+}
+DEFAULT_PRESET = "activations"
+
+
+# ---------------------------------------------------------------- a comparison and its URL form
+
+# URL names of the per-run fields: run1=<activation>, run1_init=..., run1_std=..., ...
+RUN_PARAM_SUFFIX = {"init": "init", "init_std": "std", "residual": "residual", "norm": "norm"}
+MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
+MAX_SHOWN = 60  # characters of a bad value quoted back in a warning
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What the page shows: 1 to MAX_RUNS specs sharing SHARED_FIELDS, and the preset they started from."""
+
+    preset: str
+    specs: tuple[RunSpec, ...]
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.specs) <= MAX_RUNS:
+            raise ValueError(f"1 to {MAX_RUNS} runs, not {len(self.specs)}")
+        first = self.specs[0]
+        for spec in self.specs[1:]:
+            for name in SHARED_FIELDS:
+                if getattr(spec, name) != getattr(first, name):
+                    raise ValueError(f"runs differ in the shared setting {name}")
+
+    @classmethod
+    def from_preset(cls, key: str) -> Comparison:
+        return cls(key, tuple(PRESETS[key].specs()))
+
+    @property
+    def is_preset(self) -> bool:
+        """True while the specs are exactly the preset's."""
+        return self.preset in PRESETS and list(self.specs) == PRESETS[self.preset].specs()
+
+    def key(self) -> str:
+        """Stable id of what is compared (the specs' keys in order)."""
+        return "-".join(spec.key() for spec in self.specs)
+
+    def to_params(self) -> dict[str, str]:
+        """The URL query parameters that restore this comparison exactly (see from_params)."""
+        shared = self.specs[0].to_params()
+        params = {"preset": self.preset, **{name: shared[name] for name in SHARED_FIELDS}}
+        for index, spec in enumerate(self.specs, 1):
+            values = spec.to_params()
+            params[f"run{index}"] = values["activation"]
+            for name, suffix in RUN_PARAM_SUFFIX.items():
+                if name != "init_std" or spec.init == "normal":
+                    params[f"run{index}_{suffix}"] = values[name]
+        return params
+
+    @classmethod
+    def from_params(
+        cls, params: Mapping[str, Any], devices: tuple[str, ...] = ("auto", "cpu")
+    ) -> tuple[Comparison, list[str]]:
+        """Parse URL parameters leniently: (comparison, warnings). Never raises.
+
+        A bad value is replaced by the preset's, with a warning naming the parameter and its allowed
+        values; a combination the engine refuses (too large, too costly) falls back to the preset as a whole;
+        unknown parameters are ignored with a warning. `devices` are those selectable on this machine.
+        """
+        warnings: list[str] = []
+        params = {str(k)[:MAX_SHOWN]: _last(v) for k, v in list(params.items())[:MAX_PARAMS]}
+        preset_key = params.pop("preset", DEFAULT_PRESET)
+        if preset_key not in PRESETS:
+            warnings.append(f"preset: {_shown(preset_key)} is not one of {', '.join(PRESETS)}; using the default.")
+            preset_key = DEFAULT_PRESET
+        preset = PRESETS[preset_key]
+
+        shared = {}
+        for name in SHARED_FIELDS:
+            if name in params:
+                value = params.pop(name)
+                if name == "device" and str(value).strip().lower() not in devices:
+                    warnings.append(f"device: {_shown(value)} is not available here (use {', '.join(devices)}).")
+                    continue
+                error = _field_error(name, value)
+                if error:
+                    warnings.append(error)
+                else:
+                    shared[name] = value
+
+        runs: list[dict[str, Any]] = []
+        present = [i for i in range(1, MAX_RUNS + 1) if f"run{i}" in params]
+        if not present:
+            runs = [dict(run) for run in preset.runs]
+        for index in present:
+            fallback = dict(preset.runs[index - 1]) if index <= len(preset.runs) else {}
+            run: dict[str, Any] = {}
+            for name, key in [("activation", f"run{index}")] + [
+                (name, f"run{index}_{suffix}") for name, suffix in RUN_PARAM_SUFFIX.items()
+            ]:
+                if key not in params:
+                    if name in fallback:
+                        run[name] = fallback[name]
+                    continue
+                value = params.pop(key)
+                error = _field_error(name, value, label=key)
+                if error:
+                    warnings.append(error)
+                    if name in fallback:
+                        run[name] = fallback[name]
+                else:
+                    run[name] = value
+            runs.append(run)
+        for key in sorted(params):
+            if any(key == f"run{i}" or key.startswith(f"run{i}_") for i in present):
+                warnings.append(f"{_shown(key)}: not a run setting (use init, std, residual or norm); ignored.")
+            else:
+                warnings.append(f"{_shown(key)}: not a setting of this page; ignored.")
+
+        try:
+            base = preset.base.replace(**shared)
+            comparison = cls(preset_key, tuple(base.replace(**run) for run in runs))
+        except (SpecError, ValueError) as err:
+            warnings.append(f"{_shown(str(err), 300)} — showing the preset {preset.title!r} instead.")
+            comparison = cls.from_preset(preset_key)
+        return comparison, warnings
+
+
+# Validates one field on its own: every other field is the cheapest possible, so only this value can fail.
+_CHEAP = RunSpec(dataset="mnist-sample", depth=1, width=1, epochs=0)
+
+
+def _field_error(name: str, value: Any, label: str | None = None) -> str | None:
+    try:
+        _CHEAP.replace(**{name: value})
+    except SpecError as err:
+        message = str(err)
+        if label and label != name:
+            message = f"{label}: " + message.split(": ", 1)[-1]
+        return _shown(message, 300)
+    except (TypeError, ValueError) as err:
+        return f"{label or name}: {_shown(str(err))}"
+    return None
+
+
+def _last(value: Any) -> str:
+    """A repeated URL parameter counts once, with its last value (as st.query_params does)."""
+    if isinstance(value, (list, tuple)):
+        value = value[-1] if value else ""
+    return str(value)
+
+
+def _shown(text: Any, limit: int = MAX_SHOWN) -> str:
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
