@@ -1,7 +1,9 @@
 """Vanishing Gradient Explorer: `streamlit run app.py`. Layout and widgets only; the charts are in vg_core.charts.
 
 The sidebar's state lives in the URL query string, so a link restores the page exactly:
-    preset=activations|article|init|rescue|scale   the preset the controls were filled from
+    preset=<key>                                    the preset the controls were filled from: activations, article,
+                                                    init, rescue, scale, or a paper reproduction (glorot-init,
+                                                    glorot-saturation, he-init, swish-depth)
     dataset, n_train, depth, width, epochs, batch_size, optimizer, lr, momentum, seed, device
                                                     shared by every run; names and ranges are RunSpec's
     run1..run4=<activation>                         one per run shown (1 to 4)
@@ -16,45 +18,34 @@ default 12).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import gc
 import os
-import re
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 import torch
-import vl_convert as vlc
 from streamlit.delta_generator import DeltaGenerator
 
 from vg_core import charts
-from vg_core.cache import ResultCache, cache_dir, resolved
+from vg_core import pagestate as ps
+from vg_core.cache import ResultCache, cache_dir
 from vg_core.data import DataError
-from vg_core.model import INIT_LABELS
-from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
+from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PRESETS, Comparison
 from vg_core.results import RunResult
 from vg_core.spec import CHOICES, RANGES, RunSpec, SpecError
-from vg_core.summary import verdicts
+from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
 
 torch.set_num_threads(int(os.environ.get("VG_TORCH_THREADS", "1")))  # small nets: threads only contend
 
 REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser redraws too)
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
-OFF = "off"
-PER_RUN_VIEWS = ("grad_dist", "act_dist", "heatmap", "article")
-DATASET_LABELS = {
-    "mnist": "MNIST (60,000 digits; downloaded once)",
-    "fashion-mnist": "Fashion-MNIST (60,000 images)",
-    "mnist-sample": "mnist-sample (4,000 digits, offline)",
-}
-LEVEL_ICON = {"ok": ":green[✔]", "warning": ":orange[⚠]", "error": ":red[✖]"}
+OFF = ps.OFF
+PER_RUN_VIEWS = ("grad_dist", "act_dist", "heatmap", "article", "act_trace")
 
 
 # ---------------------------------------------------------------- process-wide resources (bounded)
@@ -70,37 +61,12 @@ def result_cache() -> ResultCache:
     return _result_cache(str(cache_dir()))
 
 
-class ResultMemory:
-    """The last few results in memory, shared by all visitors (LRU, `size` entries)."""
-
-    def __init__(self, disk: ResultCache, size: int) -> None:
-        self.disk, self.size, self.items, self.lock = disk, size, OrderedDict(), threading.Lock()
-
-    def get(self, spec: RunSpec) -> RunResult | None:
-        key = resolved(spec).key()
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        result = self.disk.get(resolved(spec))
-        if result is not None:
-            self.put(result)
-        return result
-
-    def put(self, result: RunResult) -> None:
-        with self.lock:
-            self.items[result.spec.key()] = result
-            self.items.move_to_end(result.spec.key())
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
-
-
 @st.cache_resource(max_entries=4)
-def _memory(root: str) -> ResultMemory:
-    return ResultMemory(_result_cache(root), int(os.environ.get("VG_MEMORY_RUNS", "12")))
+def _memory(root: str) -> ps.ResultMemory:
+    return ps.ResultMemory(_result_cache(root), int(os.environ.get("VG_MEMORY_RUNS", "12")))
 
 
-def memory() -> ResultMemory:
+def memory() -> ps.ResultMemory:
     return _memory(str(cache_dir()))
 
 
@@ -109,36 +75,14 @@ def training_slots() -> threading.Semaphore:
     return threading.Semaphore(int(os.environ.get("VG_MAX_TRAININGS", "1")))
 
 
-def available_devices() -> tuple[str, ...]:
-    found = ["auto", "cpu"]
-    if torch.cuda.is_available():
-        found.append("cuda")
-    if torch.backends.mps.is_available():
-        found.append("mps")
-    return tuple(found)
-
-
 # ---------------------------------------------------------------- sidebar: preset, form, URL state
-
-
-def widget_values(comparison: Comparison) -> dict[str, object]:
-    """Session-state values that make the sidebar show `comparison`."""
-    first = comparison.specs[0]
-    values: dict[str, object] = {"w_preset": comparison.preset}
-    values.update({f"w_{name}": getattr(first, name) for name in SHARED_FIELDS})
-    for index in range(1, MAX_RUNS + 1):
-        spec = comparison.specs[index - 1] if index <= len(comparison.specs) else None
-        source = spec or first
-        values.update({f"w_run{index}_{name}": getattr(source, name) for name in PER_RUN_FIELDS})
-        if spec is None:
-            values[f"w_run{index}_activation"] = OFF
-    return values
 
 
 def show(comparison: Comparison) -> None:
     """Make `comparison` the applied one: sidebar, URL and the charts follow."""
-    st.session_state.update(widget_values(comparison))
+    st.session_state.update(ps.widget_values(comparison))
     st.session_state["applied"] = comparison
+    st.session_state["grad_kind"] = PRESETS[comparison.preset].grad_kind
 
 
 def pick_preset() -> None:
@@ -156,17 +100,7 @@ def apply_form() -> None:
 
 
 def from_widgets() -> tuple[Comparison | None, list[str]]:
-    state = st.session_state
-    params = {"preset": state["w_preset"], **{name: state[f"w_{name}"] for name in SHARED_FIELDS}}
-    for index in range(1, MAX_RUNS + 1):
-        if state[f"w_run{index}_activation"] != OFF:
-            params[f"run{index}"] = state[f"w_run{index}_activation"]
-            params[f"run{index}_init"] = state[f"w_run{index}_init"]
-            params[f"run{index}_residual"] = state[f"w_run{index}_residual"]
-            params[f"run{index}_norm"] = state[f"w_run{index}_norm"]
-            if state[f"w_run{index}_init"] == "normal":
-                params[f"run{index}_std"] = state[f"w_run{index}_init_std"]
-    comparison, problems = Comparison.from_params(params, available_devices())
+    comparison, problems = Comparison.from_params(ps.widget_params(st.session_state), ps.available_devices())
     return (None, problems) if problems else (comparison, [])
 
 
@@ -185,7 +119,7 @@ def sidebar() -> None:
         )
         with st.form("controls", border=False):
             st.markdown("**Shared by every run**")
-            st.selectbox("Dataset", CHOICES["dataset"], format_func=DATASET_LABELS.get, key="w_dataset")
+            st.selectbox("Dataset", CHOICES["dataset"], format_func=ps.DATASET_LABELS.get, key="w_dataset")
             left, right = st.columns(2)
             with left:
                 number("Training samples", "n_train", "w_n_train", 1000, "0 = the whole training set")
@@ -198,14 +132,14 @@ def sidebar() -> None:
                 number("Batch size", "batch_size", "w_batch_size", 16)
                 number("Seed", "seed", "w_seed")
                 number("Learning rate", "lr", "w_lr", 0.005)
-                st.selectbox("Device", available_devices(), key="w_device")
+                st.selectbox("Device", ps.available_devices(), key="w_device")
             for index in range(1, MAX_RUNS + 1):
                 active = st.session_state.get(f"w_run{index}_activation", OFF) != OFF
                 with st.expander(f"Run {index}", expanded=active):
                     options = CHOICES["activation"] if index == 1 else (OFF, *CHOICES["activation"])
                     st.selectbox("Activation", options, key=f"w_run{index}_activation")
                     left, right = st.columns(2)
-                    left.selectbox("Init", CHOICES["init"], key=f"w_run{index}_init", help=_init_help())
+                    left.selectbox("Init", CHOICES["init"], key=f"w_run{index}_init", help=ps.init_help())
                     with right:
                         number("σ (normal init)", "init_std", f"w_run{index}_init_std", 0.01, "Used by init 'normal'")
                     left, right = st.columns(2)
@@ -215,15 +149,6 @@ def sidebar() -> None:
         if st.session_state.get("form_error"):
             st.error(st.session_state["form_error"])
         st.caption("The address bar holds these settings: copy it to share this comparison.")
-
-
-def _init_help() -> str:
-    return "  \n".join(f"**{name}**: {text}" for name, text in INIT_LABELS.items())
-
-
-def plain(text: str) -> str:
-    """Text from a URL, safe to show in Markdown (no links, HTML or formatting)."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", text)
 
 
 # ---------------------------------------------------------------- main area
@@ -246,13 +171,21 @@ class Page:
     def ready(self) -> list[tuple[str, RunResult]]:
         return [(name, result) for name, result in zip(self.names, self.results) if result is not None]
 
-    def section(self, key: str, title: str, per_run: bool) -> None:
+    def section(self, key: str, title: str, per_run: bool, caption: str | None = None) -> None:
         head, button = st.columns([5, 1], vertical_alignment="bottom")
         head.subheader(title)
         self.exports[key] = button.empty()
-        st.caption(charts.CAPTIONS[key])
+        st.caption(caption or charts.CAPTIONS[key])
         if per_run:
             self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
+
+    def activations_section(self) -> None:
+        """He's per-layer std (all runs) first, then each run's activations over training, in one row."""
+        left, right = charts.CAPTIONS["act_std"], charts.CAPTIONS["act_trace"]
+        self.section("act", "Activations over training", False, f"**Left:** {left}  \n**Per run:** {right}")
+        columns = st.columns(1 + len(self.names))
+        self.slots["act_std"] = [columns[0].empty()]
+        self.slots["act_trace"] = [column.empty() for column in columns[1:]]
 
     def draw_shared(self) -> None:
         ready = self.ready
@@ -261,6 +194,7 @@ class Page:
         chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step))
         chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step))
         chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step))
+        chart(self.slots["act_std"][0], charts.activation_std(ready, self.step))
 
     def per_run_charts(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
         """Each per-run view's chart for every run (None where a run has no result, or is not `only`),
@@ -270,6 +204,7 @@ class Page:
         act = charts.ridge_domain(ready, "activation", self.step, pad=0.05)
         heat = charts.heatmap_domain(ready)
         peak = charts.article_max(ready, self.step)
+        trace = charts.activation_trace_domain(ready)
         built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in PER_RUN_VIEWS}
         for index, (name, result) in enumerate(zip(self.names, self.results)):
             if result is None or (only is not None and index != only):
@@ -281,6 +216,7 @@ class Page:
             built["act_dist"].append(charts.ridgeline(result, "activation", self.step, act, color, name))
             built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name))
             built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
+            built["act_trace"].append(charts.activation_trace(result, trace, self.step, name))
         return built
 
     def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
@@ -295,10 +231,7 @@ class Page:
         result = self.results[index]
         if result is None:
             return
-        lines = [f"{LEVEL_ICON[v.level]} {v.text}" for v in verdicts(result)]
-        if result.meta.get("status") == "running":
-            lines = [line.replace("Final test accuracy", "Test accuracy so far") for line in lines]
-        self.verdicts[index].markdown("  \n".join(lines))
+        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result)))
 
     def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
@@ -306,13 +239,14 @@ class Page:
         views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
             "flow": lambda: [charts.gradient_flow(ready, step)],
             "curves": lambda: [charts.learning_curve(ready, metric, step) for metric in ("loss", "acc")],
+            "act": lambda: [charts.activation_std(ready, step), *(v for v in built["act_trace"] if v is not None)],
         }
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [view for view in built[key] if view is not None]
         for key, slot in self.exports.items():
             slot.download_button(
                 "SVG",
-                data=svg_maker(views[key], 520 if key == "flow" else 360),
+                data=lambda key=key: charts.to_svg(views[key](), 520 if key == "flow" else 360),
                 file_name=f"{key}.svg",
                 mime="image/svg+xml",
                 on_click="ignore",
@@ -323,21 +257,6 @@ class Page:
 
 def chart(slot: DeltaGenerator, view: alt.TopLevelMixin) -> None:
     slot.altair_chart(view, width="stretch")
-
-
-def release_memory() -> None:
-    """Hand freed heap back to the OS after a training (glibc keeps it otherwise: ~100-200 MB a run)."""
-    gc.collect()
-    trim_heap()
-
-
-def trim_heap() -> None:
-    with contextlib.suppress(OSError, AttributeError):  # glibc only; elsewhere a no-op
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-
-
-def svg_maker(views: Callable[[], list[alt.TopLevelMixin]], width: int) -> Callable[[], str]:
-    return lambda: vlc.vegalite_to_svg(charts.side_by_side(views(), width).to_dict())
 
 
 def run_columns(count: int) -> list[DeltaGenerator]:
@@ -369,8 +288,7 @@ def controls(page: Page, comparison: Comparison) -> None:
             "Gradients shown",
             ["weight_grad", "grad_out"],
             format_func={"weight_grad": "weights ∂L/∂W", "grad_out": "back-propagated ∂L/∂z"}.get,
-            default="weight_grad",
-            key="grad_kind",
+            key="grad_kind",  # its value is set with the preset (see show)
         )
         page.grad_kind = kind or "weight_grad"
     with left:
@@ -383,6 +301,8 @@ def controls(page: Page, comparison: Comparison) -> None:
                 format_func=lambda step: charts.step_label(step, per_epoch),
                 key=f"step-{comparison.key()}",
             )
+        elif all(result is not None for result in page.results):
+            st.caption("Recorded at initialisation only (0 epochs): every chart shows the untrained networks.")
         else:
             st.caption("Training: the charts follow each run's latest snapshot; the step scrubber appears when done.")
 
@@ -405,9 +325,9 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         finally:
             slots.release()
         memory().put(result)
-        release_memory()
+        ps.release_memory()
         page.results[index] = result
-        page.status[index].caption(status_line(result))
+        page.status[index].caption(ps.status_line(result))
         if any(other is None for other in page.results):  # more to train: show this run finished meanwhile
             page.draw_shared()
             page.draw_runs(only=index)
@@ -430,7 +350,7 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
             page.draw_shared()
             page.draw_runs(only=index)
             page.draw_verdicts(index)
-            trim_heap()  # what the last snapshot's frames and charts freed, back to the OS: a lower peak
+            ps.trim_heap()  # what the last snapshot's frames and charts freed, back to the OS: a lower peak
             last["drawn"] = time.monotonic()
             last["cost"] = last["drawn"] - now
         if now - last["bar"] >= PROGRESS_S or progress.step == progress.total_steps:
@@ -439,16 +359,6 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
             last["bar"] = now
 
     return callback
-
-
-def status_line(result: RunResult) -> str:
-    meta = result.meta
-    dataset = meta["dataset"]
-    seconds = meta.get("timings", {}).get("total_s", 0.0)
-    return (
-        f"{meta['status']} · {dataset['name']} {dataset['n_train']:,} train / {dataset['n_test']:,} test · "
-        f"{meta['device']} · trained in {seconds:.1f} s"
-    )
 
 
 def export_buttons(page: Page) -> None:
@@ -472,10 +382,84 @@ def export_buttons(page: Page) -> None:
                 )
 
 
+@dataclass
+class SweepView:
+    """The depth-sweep section as drawn: its sweeps, what the cache holds, and whether to train the rest."""
+
+    sweeps: list[Sweep]
+    table: pd.DataFrame
+    missing: list[RunSpec]
+    clicked: bool
+    progress: DeltaGenerator
+
+
+def sweep_section(comparison: Comparison, names: list[str]) -> SweepView | None:
+    """Accuracy and gradient ratio against depth from the cache (nothing trains here); None while closed."""
+    main_view = bool(PRESETS[comparison.preset].depths)
+    box = st.expander(
+        "Depth sweep: every run at several depths",
+        expanded=main_view,
+        key=f"sweep-open-{comparison.preset}",
+        on_change="rerun",  # lazy: a closed section reads nothing from the cache
+        icon=":material/stacked_line_chart:",
+    )
+    if not box.open:
+        return None
+    with box:
+        st.caption(
+            "Each run of this comparison, with its own settings, trained once per depth; points already in the "
+            "cache are drawn, the button trains the others (each is cached, so an interrupted sweep resumes)."
+        )
+        text = st.text_input(
+            "Depths (hidden layers, comma-separated)", ps.default_depths(comparison), key=f"depths-{comparison.key()}"
+        )
+        try:
+            sweeps = ps.comparison_sweeps(comparison, text)
+        except SpecError as err:
+            st.error(f"Cannot sweep these depths: {str(err).removeprefix('depths: ')}")
+            return None
+        table, missing = ps.sweep_table(sweeps, names, result_cache())
+        if len(table):
+            left, right = st.columns(2)
+            with left:
+                chart(st.empty(), charts.sweep_chart(table, names, "test_acc"))
+                st.caption(charts.CAPTIONS["sweep_acc"])
+            with right:
+                chart(st.empty(), charts.sweep_chart(table, names, "grad_ratio"))
+                st.caption(charts.CAPTIONS["sweep_grad"])
+        else:
+            st.info("No point of this sweep is in the cache yet.")
+        clicked = False
+        if missing:
+            label = f"Run {len(missing)} missing point{'s' if len(missing) > 1 else ''}"
+            clicked = st.button(label, key=f"sweep-run-{comparison.key()}", icon=":material/play_arrow:")
+        else:
+            st.caption(f"All {len(table)} points are in the cache.")
+        return SweepView(sweeps, table, missing, clicked, st.empty())
+
+
+def train_sweep(view: SweepView) -> None:
+    """Train the sweep's missing points, with one progress bar over all of them."""
+    bar = view.progress.progress(0.0, text="Starting…")
+    on_point = ps.sweep_progress(view.missing, lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
+    slots = training_slots()
+    for sweep in view.sweeps:
+        while not slots.acquire(timeout=0.5):
+            bar.progress(0.0, text="Waiting for another visitor's training to finish…")
+        try:
+            run_sweep(sweep, result_cache(), on_point)
+        except (SpecError, DataError, OSError) as err:
+            view.progress.error(f"Cannot train this sweep: {err}")
+            return
+        finally:
+            slots.release()
+            ps.release_memory()
+
+
 def main() -> None:
     st.set_page_config(page_title="Vanishing Gradient Explorer", page_icon="📉", layout="wide")
     if "applied" not in st.session_state:
-        comparison, notices = Comparison.from_params(st.query_params.to_dict(), available_devices())
+        comparison, notices = Comparison.from_params(st.query_params.to_dict(), ps.available_devices())
         show(comparison)
         st.session_state["notices"] = notices
     comparison: Comparison = st.session_state["applied"]
@@ -491,14 +475,17 @@ def main() -> None:
         "activation, depth, initialisation, skips or normalisation in the sidebar and compare."
     )
     for notice in st.session_state.get("notices", []):
-        st.warning(f"Ignored part of the link: {plain(notice)}", icon="⚠️")
+        st.warning(f"Ignored part of the link: {ps.plain(notice)}", icon="⚠️")
     preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
-    if comparison.is_preset:
+    reproduction = ps.reproduction_of(comparison)
+    if comparison.is_preset and reproduction is None:
         st.info(f"**{preset.title}.** {preset.caption}")
-    else:
+    elif reproduction is None:
         st.info(f"Your own comparison (started from the preset *{preset.title}*).")
+    claim = st.empty()
 
     page = layout(comparison)
+    sweep = sweep_section(comparison, page.names) if preset.depths else None  # a sweep preset: its main view
     controls(page, comparison)
     flow_column, curves_column = st.columns([2, 3])
     with flow_column:
@@ -507,6 +494,7 @@ def main() -> None:
     with curves_column:
         page.section("curves", "Learning curves", per_run=False)
         page.slots["curves"] = [column.empty() for column in st.columns(2)]
+    page.activations_section()
     page.section("grad_dist", "Gradient distributions by layer", per_run=True)
     page.section("act_dist", "Activation distributions by layer", per_run=True)
     page.section("heatmap", "Over training: gradient norm per layer and step", per_run=True)
@@ -515,13 +503,21 @@ def main() -> None:
     notices = {r.meta["dataset"]["notice"] for r in page.results if r is not None and r.meta["dataset"]["notice"]}
     for index, result in enumerate(page.results):
         if result is not None:
-            page.status[index].caption(status_line(result))
+            page.status[index].caption(ps.status_line(result))
             page.draw_verdicts(index)
         else:
             page.status[index].caption("Not in the cache: trains in a moment, live…")
     page.draw_shared()
     built = page.draw_runs()
+    if not preset.depths:
+        sweep = sweep_section(comparison, page.names)
+    if reproduction is not None:
+        table, missing = (sweep.table, len(sweep.missing)) if sweep else (None, 0)
+        claim.info(ps.claim_text(reproduction, comparison, page.results, table, missing), icon=":material/menu_book:")
     sidebar()  # after the cached charts (they reach the browser first), before any training (to interrupt it)
+    if sweep is not None and sweep.clicked:
+        train_sweep(sweep)
+        st.rerun()  # draw the sweep from the cache, now complete
     if train_missing(page, comparison):
         st.rerun()  # everything is cached now: draw the finished page with its step scrubber
     page.draw_exports(built)

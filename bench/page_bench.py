@@ -42,6 +42,11 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 
 
+def charts_per_page(runs: int) -> int:
+    """Charts on a finished page: gradient flow, loss, accuracy, activation std; 5 per run (the sweep closed)."""
+    return 4 + 5 * runs
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -209,15 +214,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as cache, streamlit_server(Path(cache)) as server, chromium() as browser:
         url, pid = server.url, server.pid
         if args.server_warm:
-            report["warm_up"] = visit(browser, url + "/?preset=activations&epochs=0&run1=linear", 3 + 4, 120)
-        default_charts = 3 + 4 * 3
+            report["warm_up"] = visit(
+                browser, url + "/?preset=activations&epochs=0&run1=linear", charts_per_page(1), 120
+            )
+        default_charts = charts_per_page(3)
         report["default_cold"] = visit(browser, url, default_charts, 120, out / "default-cold.png", pid)
         report["default_revisit"] = visit(browser, url, default_charts, 60, out / "default-revisit.png", pid)
         report["rss_after_default_mb"], report["peak_rss_after_default_mb"] = rss_mb(pid)
         if args.article:
             article = url + "/?preset=article"
-            report["article_cold"] = visit(browser, article, 3 + 4, 3600, out / "article-cold.png", pid)
-            report["article_revisit"] = visit(browser, article, 3 + 4, 60, None, pid)
+            report["article_cold"] = visit(browser, article, charts_per_page(1), 3600, out / "article-cold.png", pid)
+            report["article_revisit"] = visit(browser, article, charts_per_page(1), 60, None, pid)
             report["rss_after_article_mb"], report["peak_rss_after_article_mb"] = rss_mb(pid)
     report["load_avg_after"] = os.getloadavg()
     (out / "page_bench.json").write_text(json.dumps(report, indent=2))

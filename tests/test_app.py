@@ -3,12 +3,14 @@ turns bad links into warnings. Runs are kept tiny through the URL (the way a use
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from vg_core.presets import PRESETS, Comparison
+from vg_core.reproductions import find
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240  # a loaded 2-core CI machine trains the default preset in seconds, but give it room
@@ -16,7 +18,9 @@ TINY = {"dataset": "mnist-sample", "n_train": "200", "epochs": "1", "width": "16
 
 
 def charts_per_page(runs: int) -> int:
-    return 3 + 4 * runs  # gradient flow, loss, accuracy; per run: gradients, activations, heatmap, article
+    """Gradient flow, loss, accuracy, activation std by layer; per run: gradients, activations, heatmap, article,
+    activations over training. (The depth sweep is closed, except on a sweep preset with nothing cached.)"""
+    return 4 + 5 * runs
 
 
 def run_app(params: dict[str, str] | None = None) -> AppTest:
@@ -54,8 +58,46 @@ def test_each_preset_runs(preset: str) -> None:
     assert_clean(app)
     assert not app.warning, [w.value for w in app.warning]
     runs = len(PRESETS[preset].runs)
-    assert len(charts(app)) == charts_per_page(runs)
+    sweep = 2 if PRESETS[preset].depths else 0  # a sweep preset's runs are points of its sweep: drawn against depth
+    assert len(charts(app)) == charts_per_page(runs) + sweep
     assert app.session_state["w_preset"] == preset
+    assert app.session_state["grad_kind"] == PRESETS[preset].grad_kind
+    if PRESETS[preset].reproduction:  # the paper's claim, what the runs show, how the setup differs
+        reproduction = find(PRESETS[preset].reproduction)
+        box = next(info.value for info in app.info if reproduction.title in info.value)
+        assert reproduction.claim in box and reproduction.note in box and "width 16 (preset: " in box
+        if reproduction.depths:
+            assert "still missing" in box  # the sweep trains only on request
+        else:
+            assert box.count("(claim: ") >= 2 and ("✓" in box or "✗" in box)
+
+
+def test_glorot_preset_shows_back_propagated_gradients() -> None:
+    app = run_app({"preset": "glorot-init", **TINY, "epochs": "0"})
+    assert_clean(app)
+    assert app.session_state["grad_kind"] == "grad_out"
+    specs = [json.dumps(json.loads(chart.proto.spec), ensure_ascii=False) for chart in charts(app)]
+    assert sum("log₁₀ |∂L/∂z| (back-propagated)" in spec for spec in specs) == 2  # one ridgeline per run
+    assert "Recorded at initialisation only" in texts(app)
+
+
+def test_depth_sweep_draws_from_the_cache_and_trains_missing_points() -> None:
+    app = run_app({"preset": "swish-depth", **TINY, "width": "8"})
+    assert_clean(app)
+    depths = app.text_input[0]
+    assert depths.value == "2, 5, 10, 20, 30, 40, 50"
+    depths.set_value("1,x").run()
+    assert "not a comma-separated list of whole numbers" in app.error[0].value
+    depths.set_value("1, 2").run()
+    assert not app.error
+    assert len(charts(app)) == charts_per_page(2)  # nothing cached: no sweep chart, an info instead
+    next(b for b in app.button if b.label == "Run 4 missing points").click().run()
+    assert_clean(app)
+    assert len(charts(app)) == charts_per_page(2) + 2  # accuracy and gradient ratio against depth
+    assert "All 4 points are in the cache." in texts(app)
+    assert not any(b.label.startswith("Run ") and "missing" in b.label for b in app.button)
+    box = next(info.value for info in app.info if "Swish" in info.value)
+    assert "ReLU test accuracy at depth 2" in box and "Swish test accuracy at depth 2" in box
 
 
 def test_shared_url_restores_the_sidebar() -> None:

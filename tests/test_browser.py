@@ -44,8 +44,8 @@ def test_default_page_in_a_real_browser(browser, isolated_cache: Path) -> None:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(server.url)
         pb.wait_first_chart(page, timeout_s=90)
-        pb.wait_idle(page, charts=3 + 4 * 3, timeout_s=180)
-        assert page.locator(pb.DRAWN_CHART).count() == 3 + 4 * 3
+        pb.wait_idle(page, charts=pb.charts_per_page(3), timeout_s=180)
+        assert page.locator(pb.DRAWN_CHART).count() == pb.charts_per_page(3)
         assert page.locator(pb.EXCEPTION).count() == 0
         assert "preset=activations" in page.url  # the state is in the address bar
         assert page.get_by_text("Vanishing: at initialisation").count() == 1
@@ -70,7 +70,7 @@ def test_changing_the_page_mid_training_stops_the_old_run(browser, isolated_cach
         epochs.fill("1")
         page.get_by_role("button", name="Apply and train").click()
         page.wait_for_url("**epochs=1**", timeout=30_000)
-        pb.wait_idle(page, charts=3 + 4, timeout_s=120)
+        pb.wait_idle(page, charts=pb.charts_per_page(1), timeout_s=120)
         assert page.locator(pb.EXCEPTION).count() == 0
         assert not (isolated_cache / resolved(old).key()).exists()  # the stopped run was not stored
         new = resolved(old.replace(epochs=1))
@@ -78,5 +78,39 @@ def test_changing_the_page_mid_training_stops_the_old_run(browser, isolated_cach
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / "after-interrupt.png"
         page.screenshot(path=str(path))
+        print(f"\nscreenshot: {path}")
+        assert "Traceback" not in server.log_text()
+
+
+def test_a_reproduction_and_its_depth_sweep(browser, isolated_cache: Path) -> None:
+    """Glorot's figures 6-7 (narrowed through the link) with its claim and findings; then the Swish depth sweep:
+    its button trains the missing points and the charts against depth appear."""
+    small = "dataset=mnist-sample&n_train=500&width=64&epochs=0"
+    with pb.streamlit_server(isolated_cache) as server:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{server.url}/?preset=glorot-init&{small}")
+        pb.wait_first_chart(page, timeout_s=90)
+        pb.wait_idle(page, charts=pb.charts_per_page(2), timeout_s=180)
+        assert page.locator(pb.EXCEPTION).count() == 0
+        assert page.get_by_text("The paper's claim").count() == 1
+        assert page.get_by_text("standard init: back-prop gradient fc1 ÷ last hidden").count() == 1
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / "glorot-init.png"
+        pb.full_page_screenshot(page, path)
+        print(f"\nscreenshot: {path}")
+
+        page.set_viewport_size({"width": 1600, "height": 1000})
+        page.goto(f"{server.url}/?preset=swish-depth&dataset=mnist-sample&n_train=500&width=16&epochs=1")
+        pb.wait_idle(page, charts=pb.charts_per_page(2), timeout_s=180)
+        depths = page.get_by_label("Depths (hidden layers, comma-separated)")
+        depths.fill("2, 3, 10")
+        depths.press("Enter")
+        page.get_by_role("button", name="Run 6 missing points").click()
+        page.get_by_text("All 6 points are in the cache.").wait_for(timeout=180_000)
+        pb.wait_idle(page, charts=pb.charts_per_page(2) + 2, timeout_s=120)
+        assert page.locator(pb.EXCEPTION).count() == 0
+        assert page.get_by_text("ReLU test accuracy at depth 10").count() == 1
+        path = SCREENSHOTS / "swish-depth.png"
+        page.locator('[data-testid="stExpander"]').filter(has_text="Depth sweep").screenshot(path=str(path))
         print(f"\nscreenshot: {path}")
         assert "Traceback" not in server.log_text()

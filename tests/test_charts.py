@@ -14,8 +14,10 @@ from hypothesis import strategies as st
 
 from vg_core import charts
 from vg_core.presets import MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison, Preset
+from vg_core.reproductions import REPRODUCTIONS
 from vg_core.results import RunResult
 from vg_core.spec import ARTICLE_SPEC, RunSpec
+from vg_core.sweep import SWEEP_COLUMNS
 from vg_core.train import train
 
 ROW_LIMIT = 5000  # Altair's default max_rows: no chart may need it lifted
@@ -54,9 +56,12 @@ def every_chart(runs, step=None) -> list[alt.TopLevelMixin]:
     act = charts.ridge_domain(runs, "activation", step)
     heat = charts.heatmap_domain(runs)
     peak = charts.article_max(runs, step)
+    trace = charts.activation_trace_domain(runs)
+    made.append(charts.activation_std(runs, step))
     for name, result in runs:
         color = charts.run_color(names, name)
         made += [
+            charts.activation_trace(result, trace, step, name),
             charts.ridgeline(result, "weight_grad", step, grad, color, name),
             charts.ridgeline(result, "grad_out", step, grad, color, name),
             charts.ridgeline(result, "activation", step, act, color, name),
@@ -174,6 +179,78 @@ def test_a_view_exports_as_one_svg(runs) -> None:
     assert svg.startswith("<svg") and "fc1" in svg and runs[1][0] in svg
 
 
+def test_activation_std_is_hes_per_layer_view(runs) -> None:
+    spec = charts.activation_std(runs, 0).to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log" and spec["encoding"]["color"]["field"] == "run"
+    values = next(iter(spec["datasets"].values()))
+    assert len(values) == 2 * 4  # the hidden layers only: the output layer has no activation
+    assert {row["layer_name"] for row in values} == {"fc1", "fc2", "fc3", "fc4"}
+
+
+def test_activation_trace_is_mean_and_spread_per_layer_over_training(runs) -> None:
+    _, result = runs[0]
+    frame = charts.activation_trace_frame(result)
+    assert sorted(frame["step"].unique()) == result.snapshot_steps
+    assert sorted(frame["layer"].unique()) == [1, 2, 3, 4]
+    first = frame[(frame["step"] == 0) & (frame["layer"] == 1)].iloc[0]
+    assert first["mean"] == pytest.approx(result.stat("act_mean", 0)[1])
+    assert first["high"] - first["low"] == pytest.approx(2 * result.stat("act_std", 0)[1])
+    assert 0.3 < first["mean"] < 0.7  # sigmoid around 1/2 at initialisation
+    low, high = charts.activation_trace_domain(runs)
+    for _, each in runs:  # one y range for every run's panel
+        part = charts.activation_trace_frame(each)
+        assert low <= part["low"].min() and part["high"].max() <= high
+    spec = charts.activation_trace(result, (low, high), 3, "run").to_dict()
+    band, line, rule = spec["layer"]
+    assert band["mark"]["type"] == "area" and band["encoding"]["y2"]["field"] == "high"
+    assert line["encoding"]["x"]["scale"]["type"] == "symlog"
+    assert band["encoding"]["y"]["scale"]["domain"] == line["encoding"]["y"]["scale"]["domain"] == [low, high]
+    assert rule["mark"]["type"] == "rule"
+
+
+def test_a_deep_run_traces_a_few_layers_ends_included() -> None:
+    assert charts.trace_layers(5) == [1, 2, 3, 4, 5]
+    layers = charts.trace_layers(30)
+    assert layers[0] == 1 and layers[-1] == 30 and len(layers) == charts.TRACE_LAYERS
+    assert charts.trace_layers(1) == [1]
+
+
+def _sweep_table(names: list[str]) -> pd.DataFrame:
+    rows = []
+    for name, activation, accuracy, ratio in zip(names, ("relu", "swish"), ((0.9, 0.1), (0.9, 0.8)), (1e-6, 0.5)):
+        for depth, acc in zip((2, 50), accuracy):
+            rows.append(
+                {"depth": depth, "activation": activation, "init": "kaiming_normal", "test_acc": acc}
+                | {"grad_ratio_init": ratio, "grad_ratio_final": np.nan, "epochs_to_90pct": 1.0}
+                | {"diverged": False, "key": f"{activation}{depth}", "run": name}
+            )
+    return pd.DataFrame(rows, columns=[*SWEEP_COLUMNS, "run"])
+
+
+def test_sweep_charts_draw_one_line_per_run_against_depth() -> None:
+    names = ["1 · relu", "2 · swish"]
+    table = _sweep_table(names)
+    accuracy = charts.sweep_chart(table, names, "test_acc").to_dict()
+    assert accuracy["encoding"]["x"]["field"] == "depth" and accuracy["encoding"]["x"]["axis"]["values"] == [2, 50]
+    assert accuracy["encoding"]["y"]["scale"]["domain"] == [0, 1]
+    assert accuracy["encoding"]["color"]["scale"]["domain"] == names
+    assert rows(charts.sweep_chart(table, names, "test_acc")) == 4
+    ratio = charts.sweep_chart(table, names, "grad_ratio")
+    spec = ratio.to_dict()
+    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert rows(ratio) == 4  # the NaN after-training ratios are left out, never sent as NaN
+    json.dumps(spec, allow_nan=False)
+    empty = pd.DataFrame(columns=[*SWEEP_COLUMNS, "run"])
+    for metric in ("test_acc", "grad_ratio"):
+        json.dumps(charts.sweep_chart(empty, names, metric).to_dict(), allow_nan=False)
+
+
+def test_new_views_export_as_svg(runs) -> None:
+    trace = charts.activation_trace_domain(runs)
+    views = [charts.activation_std(runs, None), *(charts.activation_trace(r, trace, None, n) for n, r in runs)]
+    assert charts.to_svg(views, 300).startswith("<svg")
+
+
 def test_charts_module_does_not_import_streamlit() -> None:
     text = Path(charts.__file__).read_text(encoding="utf-8")
     assert "streamlit" not in text.split('"""', 2)[2]  # not outside the docstring
@@ -198,6 +275,25 @@ def test_presets_are_valid_and_round_trip_through_the_url() -> None:
         assert 1 <= len(comparison.specs) <= MAX_RUNS and comparison.is_preset
         assert Comparison.from_params(comparison.to_params()) == (comparison, [])
         assert preset.caption and preset.title
+
+
+def test_reproductions_are_presets_built_from_their_specs() -> None:
+    for reproduction in REPRODUCTIONS:
+        preset = PRESETS[reproduction.slug]
+        assert preset.reproduction == reproduction.slug and preset.base == reproduction.base
+        assert preset.specs() == [reproduction.base.replace(**run) for run in reproduction.runs]
+        assert preset.caption.lower() == reproduction.claim.lower() and preset.depths == reproduction.depths
+    assert PRESETS["glorot-init"].grad_kind == "grad_out" and PRESETS["swish-depth"].depths[-1] == 50
+    # Their shared settings differ from the quick presets' (lr, momentum, batch size): the URL keeps them.
+    saturation = Comparison.from_preset("glorot-saturation")
+    params = saturation.to_params()
+    assert (params["lr"], params["momentum"], params["batch_size"]) == ("0.1", "0.0", "10")
+    shrunk, warnings = Comparison.from_params({**params, "width": "16"})
+    assert not warnings and shrunk.specs[0].lr == 0.1 and shrunk.specs[0].width == 16
+    assert shrunk.runs_match_preset and not shrunk.is_preset
+    assert shrunk.changed_settings() == ["width 16 (preset: 1000)"]
+    other, _ = Comparison.from_params({"preset": "he-init", "run1": "tanh", "run2": "relu"})
+    assert not other.runs_match_preset
 
 
 def test_the_default_preset_is_quick_and_offline() -> None:

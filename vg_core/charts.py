@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import altair as alt
 import numpy as np
 import pandas as pd
+import vl_convert as vlc
 
 from .probes import POOLED_LAYER
 from .results import RunResult
@@ -25,6 +26,8 @@ ROW_HEIGHT = 26  # pixels per layer in the ridgelines and the heatmap
 RIDGE_OVERLAP = 1.6  # a ridge may reach this many rows up
 HEATMAP_COLUMNS = 100  # steps are averaged into at most this many columns
 LABEL_GUTTER = 0.25  # ridgelines leave this share of their x range free on the right for the layer labels
+TRACE_LAYERS = 6  # the activations-over-training chart follows at most this many layers (first and last always)
+LAYER_SCHEME = "viridis"  # layers coloured along one ramp: fc1 dark, the last hidden layer light
 
 # Two lines per view: what it shows, and what to look for.
 CAPTIONS = {
@@ -51,6 +54,22 @@ CAPTIONS = {
     "article": (
         "The seed article's plot: all parameter gradients pooled, -1..1 in 100 bins, log counts, at that step.  \n"
         "A tall spike at 0 and nothing else means almost every gradient is tiny. Values beyond ±1 are not drawn."
+    ),
+    "act_std": (
+        "Each hidden layer's activation standard deviation at the chosen step (log scale), one line per run.  \n"
+        "A straight line falling to the right is a signal shrinking by the same factor per layer (√2 for He's √(1/n))."
+    ),
+    "act_trace": (
+        "Each hidden layer's mean activation over training (line) ± one standard deviation (band); symlog steps.  \n"
+        "A sigmoid layer whose mean sinks to 0 with a thin band is saturated; bands narrowing with depth: signal dies."
+    ),
+    "sweep_acc": (
+        "Final test accuracy of each run's network trained at every depth (points already in the cache).  \n"
+        "A line that drops to 10% at large depth: that network no longer trains at all when it is that deep."
+    ),
+    "sweep_grad": (
+        "fc1's weight-gradient norm over the last hidden layer's, solid at initialisation, dashed after training.  \n"
+        "A line falling by orders of magnitude with depth is the vanishing gradient; about 1 means a healthy flow."
     ),
 }
 
@@ -468,6 +487,170 @@ def article_histogram(
     return _fit_x(chart)
 
 
+# ---------------------------------------------------------------- activations: per layer, and over training
+
+
+def activation_std(runs: Runs, step: int | None) -> alt.Chart:
+    """Each hidden layer's activation std at `step`, log y, one line per run (He et al. 2015, figure 2's view)."""
+    names = [name for name, _ in runs]
+    frame = gradient_flow_frame(runs, step, "act_std")
+    n_layers = int(frame["layer"].max()) if len(frame) else 1
+    chart = (
+        alt.Chart(frame, title="")
+        .mark_line(point=alt.OverlayMarkDef(size=40))
+        .encode(
+            x=alt.X(
+                "layer:Q", axis=_layer_axis(n_layers, "hidden layer (input → output)"), scale=alt.Scale(nice=False)
+            ),
+            y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="activation std", axis=alt.Axis(format="~g")),
+            color=alt.Color(
+                "run:N",
+                scale=color_scale(names),
+                legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
+            ),
+            tooltip=["run", "layer_name", alt.Tooltip("value:Q", format=".3g", title="std")],
+        )
+        .properties(height=250)
+    )
+    return _fit_x(chart)
+
+
+def trace_layers(depth: int, most: int = TRACE_LAYERS) -> list[int]:
+    """Up to `most` hidden layers spread evenly from fc1 to fc{depth}, both ends included."""
+    if depth <= most:
+        return list(range(1, depth + 1))
+    return sorted({round(float(v)) for v in np.linspace(1, depth, most)})
+
+
+def activation_trace_frame(result: RunResult) -> pd.DataFrame:
+    """Per snapshot step and traced hidden layer: mean, std, mean ± std (finite rows only)."""
+    stats = result.layer_stats
+    layers = trace_layers(result.spec.depth)
+    part = stats[stats["quantity"].isin(["act_mean", "act_std"]) & stats["layer"].isin(layers)]
+    columns = ["step", "layer", "layer_name", "epoch", "mean", "std", "low", "high"]
+    if part.empty:
+        return pd.DataFrame(columns=columns)
+    wide = part.pivot_table(index=["step", "layer"], columns="quantity", values="value").reset_index()
+    wide = wide.rename(columns={"act_mean": "mean", "act_std": "std"}).dropna(subset=["mean", "std"])
+    wide = wide[np.isfinite(wide["mean"]) & np.isfinite(wide["std"])]
+    per_epoch = result.meta.get("steps_per_epoch") or 0
+    wide["epoch"] = wide["step"] / per_epoch if per_epoch else np.nan
+    wide["layer_name"] = wide["layer"].map(layer_name)
+    wide["low"], wide["high"] = wide["mean"] - wide["std"], wide["mean"] + wide["std"]
+    return wide[columns].reset_index(drop=True)
+
+
+def activation_trace_domain(runs: Runs) -> tuple[float, float]:
+    """One y range (mean ± std over every traced layer and step) for every run's panel."""
+    frames = [activation_trace_frame(result) for _, result in runs]
+    frames = [frame for frame in frames if len(frame)]
+    if not frames:
+        return (-1.0, 1.0)
+    low = min(float(frame["low"].min()) for frame in frames)
+    high = max(float(frame["high"].max()) for frame in frames)
+    return (low, high) if high > low else (low - 1, high + 1)
+
+
+def activation_trace(
+    result: RunResult, y_domain: tuple[float, float], step: int | None = None, title: str | None = None
+) -> alt.LayerChart:
+    """One run's hidden-layer activations over training: mean (line) and ± std (band), one colour per layer
+    (Glorot & Bengio 2010, figure 2's view); x is the training step on a symlog axis, so the early snapshots show."""
+    frame = activation_trace_frame(result)
+    layers = trace_layers(result.spec.depth)
+    color = alt.Color(
+        "layer:O",
+        scale=alt.Scale(domain=layers, scheme=LAYER_SCHEME),
+        legend=alt.Legend(orient="bottom", title=None, labelExpr="'fc' + datum.value", columns=3, symbolOpacity=1),
+    )
+    total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
+    x = alt.X(
+        "step:Q",
+        title="training step (symlog)",
+        scale=alt.Scale(type="symlog", domain=[0, max(total, 1)], nice=False),
+        axis=alt.Axis(values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)], format="~s"),
+    )
+    y_scale = alt.Scale(domain=list(y_domain), nice=False)
+    y = alt.Y("mean:Q", title="activation mean ± std", scale=y_scale)
+    base = alt.Chart(frame)
+    band = base.mark_area(opacity=0.15).encode(
+        x=x, y=alt.Y("low:Q", scale=y_scale, title="activation mean ± std"), y2="high:Q", color=color
+    )
+    lines = base.mark_line(point=alt.OverlayMarkDef(size=20)).encode(
+        x=x,
+        y=y,
+        color=color,
+        tooltip=[
+            "layer_name",
+            "step",
+            alt.Tooltip("epoch:Q", format=".2f"),
+            alt.Tooltip("mean:Q", format=".3g"),
+            alt.Tooltip("std:Q", format=".3g"),
+        ],
+    )
+    layers_drawn: list[alt.Chart] = [band, lines]
+    if step is not None and step > 0:
+        layers_drawn.append(_step_rule(step))
+    return _fit_x(alt.layer(*layers_drawn, title=title or "").properties(height=220))
+
+
+# ---------------------------------------------------------------- depth sweep (all runs, against depth)
+
+
+def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str) -> alt.LayerChart:
+    """metric 'test_acc' (linear 0..1) or 'grad_ratio' (log; at init solid, after training dashed) against depth,
+    one line per run; `table` is vg_core.sweep's table with a `run` column naming each point's run."""
+    color = alt.Color(
+        "run:N",
+        scale=color_scale(names),
+        legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
+    )
+    depths = sorted(int(d) for d in table["depth"].unique()) if len(table) else [1]
+    x = alt.X(
+        "depth:Q",
+        title="hidden layers",
+        scale=alt.Scale(domain=[min(depths), max(depths)] if len(depths) > 1 else [0, depths[0] + 1], nice=False),
+        axis=alt.Axis(values=depths, format="d"),
+    )
+    if metric == "test_acc":
+        frame = _finite(table[["run", "depth", "test_acc"]].rename(columns={"test_acc": "value"}), "value")
+        frame = frame.assign(when="after training")
+        y = alt.Y("value:Q", title="test accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+        title, tip = "Test accuracy against depth", alt.Tooltip("value:Q", format=".1%", title="test accuracy")
+    else:
+        long = table.melt(id_vars=["run", "depth"], value_vars=["grad_ratio_init", "grad_ratio_final"], var_name="when")
+        long["when"] = long["when"].map({"grad_ratio_init": "at initialisation", "grad_ratio_final": "after training"})
+        frame = _finite(long, "value")
+        frame = frame[frame["value"] > 0]
+        y = alt.Y(
+            "value:Q",
+            title="fc1 ÷ last hidden (gradient norm)",
+            scale=alt.Scale(type="log"),
+            axis=alt.Axis(format="~g"),
+        )
+        title, tip = "Gradient ratio against depth", alt.Tooltip("value:Q", format=".3g", title="fc1 ÷ last hidden")
+    chart = (
+        alt.Chart(frame.sort_values(["run", "depth"]), title=title)
+        .mark_line(point=alt.OverlayMarkDef(size=50))
+        .encode(
+            x=x,
+            y=y,
+            color=color,
+            strokeDash=alt.StrokeDash(
+                "when:N",
+                scale=alt.Scale(domain=["at initialisation", "after training"], range=[[1, 0], [4, 3]]),
+                legend=None,
+            )
+            if metric != "test_acc"
+            else alt.value([1, 0]),
+            detail="when:N",
+            tooltip=["run:N", "depth:Q", "when:N", tip],
+        )
+        .properties(height=260)
+    )
+    return _fit_x(chart)
+
+
 # ---------------------------------------------------------------- export
 
 
@@ -480,3 +663,8 @@ def side_by_side(views: Sequence[alt.TopLevelMixin], width: int = 360) -> alt.HC
         part.autosize = alt.Undefined
         parts.append(part)
     return alt.hconcat(*parts)
+
+
+def to_svg(views: Sequence[alt.TopLevelMixin], width: int = 360) -> str:
+    """`views` side by side as one SVG document (vl-convert, no browser)."""
+    return vlc.vegalite_to_svg(side_by_side(views, width).to_dict())

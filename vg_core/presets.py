@@ -1,9 +1,10 @@
 """Named comparisons for the page: one shared RunSpec, a few per-run overrides, and what to look for.
 
 A preset is data: `base` holds every shared setting, each entry of `runs` changes only the per-run
-fields (activation, init, init_std, residual, norm). To add one (e.g. a reproduction of Glorot &
-Bengio 2010 or He et al. 2015), append a `Preset` to `PRESETS`; the page, its URL state and its
-tests pick it up from there.
+fields (activation, init, init_std, residual, norm). To add one, append a `Preset` to `PRESETS`; the
+page, its URL state and its tests pick it up from there. The paper reproductions of
+vg_core.reproductions become presets too (their key is the reproduction's slug), built from its
+base spec and runs, never copied by hand.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .reproductions import REPRODUCTIONS, Reproduction
 from .spec import ARTICLE_SPEC, RunSpec, SpecError
 
 # The settings every run of a comparison shares, and the ones each run may change.
@@ -53,6 +55,9 @@ class Preset:
     caption: str  # one or two sentences: what the comparison shows
     base: RunSpec
     runs: tuple[Mapping[str, Any], ...] = field(default_factory=lambda: ({},))
+    reproduction: str = ""  # the slug of the paper reproduction this preset is ("" for none)
+    depths: tuple[int, ...] = ()  # a depth-sweep preset: the depths its sweep section starts with
+    grad_kind: str = "weight_grad"  # the gradients the page shows first: weight_grad or grad_out
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.runs) <= MAX_RUNS:
@@ -124,6 +129,26 @@ PRESETS: dict[str, Preset] = {
 }
 DEFAULT_PRESET = "activations"
 
+# What the page shows first for a reproduction, beyond its runs (Glorot's figure 7 is of back-propagated gradients).
+REPRODUCTION_VIEWS: dict[str, dict[str, Any]] = {"glorot-init": {"grad_kind": "grad_out"}}
+
+
+def reproduction_preset(reproduction: Reproduction) -> Preset:
+    """A paper reproduction as a page preset: its base spec and runs as they are, its claim as the caption."""
+    return Preset(
+        key=reproduction.slug,
+        title=f"Paper: {reproduction.title}",
+        caption=reproduction.claim[:1].upper() + reproduction.claim[1:],
+        base=reproduction.base,
+        runs=tuple(reproduction.runs),
+        reproduction=reproduction.slug,
+        depths=reproduction.depths,
+        **REPRODUCTION_VIEWS.get(reproduction.slug, {}),
+    )
+
+
+PRESETS.update({reproduction.slug: reproduction_preset(reproduction) for reproduction in REPRODUCTIONS})
+
 
 # ---------------------------------------------------------------- a comparison and its URL form
 
@@ -157,6 +182,25 @@ class Comparison:
     def is_preset(self) -> bool:
         """True while the specs are exactly the preset's."""
         return self.preset in PRESETS and list(self.specs) == PRESETS[self.preset].specs()
+
+    @property
+    def runs_match_preset(self) -> bool:
+        """True while each run's own settings (activation, init, ...) are the preset's, whatever the shared ones."""
+        if self.preset not in PRESETS:
+            return False
+        theirs = PRESETS[self.preset].specs()
+        return len(theirs) == len(self.specs) and all(
+            getattr(mine, name) == getattr(other, name)
+            for mine, other in zip(self.specs, theirs)
+            for name in PER_RUN_FIELDS
+        )
+
+    def changed_settings(self) -> list[str]:
+        """The shared settings that differ from the preset's, e.g. ['width 16 (preset: 1000)']."""
+        if self.preset not in PRESETS:
+            return []
+        mine, theirs = self.specs[0].to_params(), PRESETS[self.preset].base.to_params()
+        return [f"{name} {mine[name]} (preset: {theirs[name]})" for name in SHARED_FIELDS if mine[name] != theirs[name]]
 
     def key(self) -> str:
         """Stable id of what is compared (the specs' keys in order)."""

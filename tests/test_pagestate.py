@@ -1,0 +1,142 @@
+"""vg_core.pagestate: the page's logic without Streamlit (widgets <-> URL, texts, findings, sweeps)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vg_core import pagestate as ps
+from vg_core.cache import ResultCache, resolved
+from vg_core.presets import Comparison
+from vg_core.reproductions import Finding, find
+from vg_core.spec import RunSpec, SpecError
+from vg_core.sweep import run_sweep
+from vg_core.train import Progress, train
+
+TINY = {"dataset": "mnist-sample", "n_train": "200", "epochs": "1", "width": "8", "batch_size": "50"}
+
+
+def test_widget_state_round_trips_to_the_same_comparison() -> None:
+    for params in (
+        {"preset": "rescue", "run1": "tanh", "run2": "relu", "run2_norm": "batch", "run3": "sigmoid"},
+        {"preset": "scale", "run1": "relu", "run1_init": "normal", "run1_std": "0.3"},
+        {"preset": "glorot-saturation", "width": "16"},
+    ):
+        comparison, warnings = Comparison.from_params(params)
+        assert not warnings
+        state = ps.widget_values(comparison)
+        assert state["w_run4_activation"] == ps.OFF
+        assert Comparison.from_params(ps.widget_params(state)) == (comparison, [])
+
+
+def test_plain_text_cannot_format_or_link() -> None:
+    assert ps.plain("[x](javascript:alert(1))") == r"\[x\]\(javascript\:alert\(1\)\)"
+    assert ps.plain("<b>*hi*</b>") == r"\<b\>\*hi\*\</b\>"
+
+
+def test_reproduction_needs_its_runs_but_not_its_shared_settings() -> None:
+    shrunk, _ = Comparison.from_params({"preset": "he-init", "width": "16", "epochs": "0"})
+    assert ps.reproduction_of(shrunk) is find("he-init")
+    changed, _ = Comparison.from_params({"preset": "he-init", "run1": "relu", "run1_init": "xavier_uniform"})
+    assert ps.reproduction_of(changed) is None
+    assert ps.reproduction_of(Comparison.from_preset("activations")) is None
+
+
+def test_findings_wait_for_finished_runs_and_explain_failures() -> None:
+    reproduction = find("glorot-init")
+    assert "every run has finished" in ps.run_findings(reproduction, [None, None])
+    assert "Depth sweep" in ps.run_findings(find("swish-depth"), [None])
+    spec = RunSpec(dataset="mnist-sample", n_train=100, activation="relu", depth=1, width=4, epochs=0)
+    results = [train(spec.replace(init="lecun_normal")), train(spec.replace(init="kaiming_normal"))]
+    message = ps.run_findings(find("he-init"), results)  # depth 1: no per-layer decay to measure
+    assert isinstance(message, str) and message.startswith("These settings give no measurement")
+    assert "2 still missing" in ps.sweep_findings(find("swish-depth"), None, 2)
+
+
+def test_claim_text_states_claim_findings_and_differences() -> None:
+    reproduction = find("glorot-init")
+    comparison, _ = Comparison.from_params({"preset": "glorot-init", "width": "16"})
+    findings = [Finding("ratio", 0.05, "well below 1", True), Finding("other", 2.0, "below 1", False)]
+    text = ps.reproduction_text(reproduction, comparison.changed_settings(), findings)
+    assert reproduction.claim in text and reproduction.note in text
+    assert "- ✓ ratio: 0.05 (claim: well below 1)" in text and "- ✗ other: 2 (claim: below 1)" in text
+    assert "width 16 (preset: 1000)" in text
+    closed = ps.claim_text(find("swish-depth"), Comparison.from_preset("swish-depth"), [None, None], None)
+    assert "open the Depth sweep section" in closed
+
+
+def test_sweep_depths_are_checked_in_plain_words() -> None:
+    comparison, _ = Comparison.from_params({"preset": "swish-depth", **TINY})
+    assert ps.default_depths(comparison) == "2, 5, 10, 20, 30, 40, 50"
+    assert ps.default_depths(Comparison.from_preset("init")) == "2, 5, 10, 20"
+    sweeps = ps.comparison_sweeps(comparison, "3, 1")
+    assert [s.activations for s in sweeps] == [("relu",), ("swish",)]
+    assert {s.inits for s in sweeps} == {("kaiming_normal",)}
+    for bad, words in (("", "must list depths"), ("1,x", "whole numbers"), ("0", "from 1 to 100")):
+        with pytest.raises(SpecError, match=words):
+            ps.comparison_sweeps(comparison, bad)
+    with pytest.raises(SpecError, match="more than the 64 allowed"):
+        ps.comparison_sweeps(comparison, ",".join(str(d) for d in range(1, 40)))
+
+
+def test_a_run_sweep_keeps_its_own_settings() -> None:
+    comparison, _ = Comparison.from_params({"preset": "rescue", **TINY})
+    sweeps = ps.comparison_sweeps(comparison, "2")
+    assert [p.residual for s in sweeps for p in s.points()] == [False, True, False]
+    assert [p.norm for s in sweeps for p in s.points()] == ["none", "none", "batch"]
+
+
+def test_sweep_table_reads_the_cache_and_progress_counts_missing_points(isolated_cache: Path) -> None:
+    cache = ResultCache(isolated_cache)
+    comparison, _ = Comparison.from_params({"preset": "swish-depth", **TINY})
+    names = ["1 · relu", "2 · swish"]
+    sweeps = ps.comparison_sweeps(comparison, "1,2")
+    cache.get_or_train(sweeps[0].points()[0])  # one point already cached
+    table, missing = ps.sweep_table(sweeps, names, cache)
+    assert len(table) == 1 and table["run"].tolist() == ["1 · relu"] and len(missing) == 3
+    reports: list[tuple[float, str]] = []
+    on_point = ps.sweep_progress(missing, lambda fraction, text: reports.append((fraction, text)), every_s=0)
+    for sweep in sweeps:
+        run_sweep(sweep, cache, on_point)
+    assert reports[0] == (0.0, f"Point 1 of 3: {missing[0].label}")
+    fractions = [fraction for fraction, _ in reports]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    assert any(text.startswith("Point 3 of 3") for _, text in reports)
+    table, missing = ps.sweep_table(sweeps, names, cache)
+    assert len(table) == 4 and not missing
+    assert sorted(table["run"].unique()) == names
+
+
+def test_progress_callback_is_throttled() -> None:
+    spec = RunSpec(dataset="mnist-sample", depth=1, width=4, epochs=1)
+    reports: list[float] = []
+    on_point = ps.sweep_progress([spec], lambda fraction, text: reports.append(fraction), every_s=3600)
+    callback = on_point(0, 1, spec)
+    assert on_point(0, 1, spec) is None  # asked again: already started
+    for step in range(1, 11):
+        callback(Progress(step=step, total_steps=10, epoch=step / 10))
+    assert reports == [0.0, 1.0]  # at the start and at the last step; the rest throttled
+    assert on_point(0, 1, spec.replace(depth=2)) is None  # not a missing point: cached, no callback
+
+
+def test_result_memory_is_a_bounded_lru(isolated_cache: Path) -> None:
+    cache = ResultCache(isolated_cache)
+    memory = ps.ResultMemory(cache, size=1)
+    spec = RunSpec(dataset="mnist-sample", n_train=100, depth=1, width=4, epochs=0)
+    assert memory.get(spec) is None
+    cache.get_or_train(spec)
+    assert memory.get(spec).spec == resolved(spec)
+    other = train(resolved(spec.replace(width=5)))
+    memory.put(other)
+    assert list(memory.items) == [other.spec.key()]
+
+
+def test_status_and_verdict_lines(isolated_cache: Path) -> None:
+    spec = RunSpec(dataset="mnist-sample", n_train=100, activation="sigmoid", depth=3, width=8, epochs=1)
+    result = train(spec.replace(batch_size=50))
+    assert ps.status_line(result).startswith("complete · mnist-sample 100 train")
+    lines = ps.verdict_lines(result)
+    assert any(line.startswith(":orange[⚠] Vanishing") or line.startswith(":green[✔]") for line in lines)
+    result.meta["status"] = "running"
+    assert any("Test accuracy so far" in line for line in ps.verdict_lines(result))

@@ -1,0 +1,287 @@
+"""The page's logic without Streamlit: widget state <-> comparison, result memory, texts, findings, sweeps.
+
+app.py keeps the layout and the widgets; everything here is plain Python and tested on its own
+(tests/test_pagestate.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import re
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import torch
+
+from .cache import ResultCache, resolved
+from .model import INIT_LABELS
+from .presets import MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
+from .reproductions import Finding, Reproduction, find
+from .results import RunResult
+from .spec import RunSpec, SpecError
+from .summary import verdicts
+from .sweep import MAX_POINTS, SWEEP_COLUMNS, Sweep, cached_table, parse_depths
+from .train import Progress
+
+OFF = "off"  # a run's activation picker set to "off": the run is not shown
+LEVEL_ICON = {"ok": ":green[✔]", "warning": ":orange[⚠]", "error": ":red[✖]"}
+DEFAULT_DEPTHS = (2, 5, 10, 20)  # the depth sweep of a preset that names none
+DATASET_LABELS = {
+    "mnist": "MNIST (60,000 digits; downloaded once)",
+    "fashion-mnist": "Fashion-MNIST (60,000 images)",
+    "mnist-sample": "mnist-sample (4,000 digits, offline)",
+}
+
+
+def available_devices() -> tuple[str, ...]:
+    """The devices this machine can train on, for the device picker."""
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if torch.backends.mps.is_available():
+        found.append("mps")
+    return tuple(found)
+
+
+def init_help() -> str:
+    return "  \n".join(f"**{name}**: {text}" for name, text in INIT_LABELS.items())
+
+
+def release_memory() -> None:
+    """Hand freed heap back to the OS after a training (glibc keeps it otherwise: ~100-200 MB a run)."""
+    gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    with contextlib.suppress(OSError, AttributeError):  # glibc only; elsewhere a no-op
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+# ---------------------------------------------------------------- results kept in memory
+
+
+class ResultMemory:
+    """The last few results in memory, shared by all visitors (LRU, `size` entries), read through to `disk`."""
+
+    def __init__(self, disk: ResultCache, size: int) -> None:
+        self.disk, self.size = disk, size
+        self.items: OrderedDict[str, RunResult] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, spec: RunSpec) -> RunResult | None:
+        key = resolved(spec).key()
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        result = self.disk.get(resolved(spec))
+        if result is not None:
+            self.put(result)
+        return result
+
+    def put(self, result: RunResult) -> None:
+        with self.lock:
+            self.items[result.spec.key()] = result
+            self.items.move_to_end(result.spec.key())
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+
+
+# ---------------------------------------------------------------- sidebar widgets <-> comparison
+
+
+def widget_values(comparison: Comparison) -> dict[str, object]:
+    """Session-state values (keys w_*) that make the sidebar show `comparison`."""
+    first = comparison.specs[0]
+    values: dict[str, object] = {"w_preset": comparison.preset}
+    values.update({f"w_{name}": getattr(first, name) for name in SHARED_FIELDS})
+    for index in range(1, MAX_RUNS + 1):
+        spec = comparison.specs[index - 1] if index <= len(comparison.specs) else None
+        source = spec or first
+        values.update({f"w_run{index}_{name}": getattr(source, name) for name in PER_RUN_FIELDS})
+        if spec is None:
+            values[f"w_run{index}_activation"] = OFF
+    return values
+
+
+def widget_params(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The URL parameters the sidebar's widget values (keys w_*) stand for; inverse of widget_values."""
+    params: dict[str, Any] = {"preset": state["w_preset"], **{name: state[f"w_{name}"] for name in SHARED_FIELDS}}
+    for index in range(1, MAX_RUNS + 1):
+        if state[f"w_run{index}_activation"] == OFF:
+            continue
+        params[f"run{index}"] = state[f"w_run{index}_activation"]
+        for name in ("init", "residual", "norm"):
+            params[f"run{index}_{name}"] = state[f"w_run{index}_{name}"]
+        if state[f"w_run{index}_init"] == "normal":
+            params[f"run{index}_std"] = state[f"w_run{index}_init_std"]
+    return params
+
+
+# ---------------------------------------------------------------- texts
+
+
+def plain(text: str) -> str:
+    """Text from a URL, safe to show in Markdown (no links, HTML or formatting)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", text)
+
+
+def status_line(result: RunResult) -> str:
+    """'complete · mnist-sample 200 train / 1,000 test · cpu · trained in 1.2 s'."""
+    meta = result.meta
+    dataset = meta["dataset"]
+    seconds = meta.get("timings", {}).get("total_s", 0.0)
+    return (
+        f"{meta['status']} · {dataset['name']} {dataset['n_train']:,} train / {dataset['n_test']:,} test · "
+        f"{meta['device']} · trained in {seconds:.1f} s"
+    )
+
+
+def verdict_lines(result: RunResult) -> list[str]:
+    """The run's verdicts as Markdown lines with an icon each; 'so far' while it is still training."""
+    lines = [f"{LEVEL_ICON[v.level]} {v.text}" for v in verdicts(result)]
+    if result.meta.get("status") == "running":
+        lines = [line.replace("Final test accuracy", "Test accuracy so far") for line in lines]
+    return lines
+
+
+# ---------------------------------------------------------------- paper reproductions
+
+
+def reproduction_of(comparison: Comparison) -> Reproduction | None:
+    """The paper reproduction the comparison is, or None (also when its runs' own settings were changed:
+    then the claim's measurements no longer apply). Shared settings (width, epochs, ...) may differ."""
+    slug = PRESETS[comparison.preset].reproduction if comparison.preset in PRESETS else ""
+    if not slug or not comparison.runs_match_preset:
+        return None
+    return find(slug)
+
+
+def run_findings(reproduction: Reproduction, results: Sequence[RunResult | None]) -> list[Finding] | str:
+    """The claim's findings from finished runs, or a sentence saying why there are none (yet)."""
+    if reproduction.depths:
+        return "This reproduction is a depth sweep: its findings are in the Depth sweep section."
+    if any(result is None or result.meta.get("status") == "running" for result in results):
+        return "The findings appear when every run has finished training."
+    return _measured(lambda: reproduction.measure(list(results)))
+
+
+def sweep_findings(reproduction: Reproduction, table: pd.DataFrame, missing: int) -> list[Finding] | str:
+    """The sweep claim's findings once every point is in the cache, or why there are none yet."""
+    if missing:
+        return f"The findings appear when all points are trained ({missing} still missing)."
+    return _measured(lambda: reproduction.sweep_measure(table))
+
+
+def _measured(measure: Any) -> list[Finding] | str:
+    try:
+        return list(measure())
+    except (ArithmeticError, LookupError, StopIteration, ValueError) as err:
+        return f"These settings give no measurement for the claim ({type(err).__name__}: {err})."
+
+
+def claim_text(
+    reproduction: Reproduction,
+    comparison: Comparison,
+    results: Sequence[RunResult | None],
+    table: pd.DataFrame | None = None,
+    missing: int = 0,
+) -> str:
+    """The reproduction's box: findings from its runs, or from the sweep `table` (None: the section is closed)."""
+    if not reproduction.depths:
+        findings, what = run_findings(reproduction, results), "these runs"
+    elif table is None:
+        findings, what = "open the Depth sweep section to see them.", "the sweep's points"
+    else:
+        findings, what = sweep_findings(reproduction, table, missing), "the sweep's points"
+    return reproduction_text(reproduction, comparison.changed_settings(), findings, what)
+
+
+def reproduction_text(
+    reproduction: Reproduction, changed: Sequence[str], findings: list[Finding] | str, what: str = "these runs"
+) -> str:
+    """The Markdown of a reproduction's box: the claim, what the runs show, how the setup differs."""
+    lines = [f"**{reproduction.title}.** The paper's claim: {reproduction.claim}", ""]
+    if isinstance(findings, str):
+        lines.append(f"*What {what} show:* {findings}")
+    else:
+        lines.append(f"**What {what} show:**")
+        lines += [f"- {finding.text}" for finding in findings]
+    lines.append("")
+    note = reproduction.note
+    if changed:
+        note = (
+            (note + " " if note else "") + "Changed here from the reproduction's settings: " + ", ".join(changed) + "."
+        )
+    if note:
+        lines.append(f"*How this setup differs:* {note}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- depth sweep
+
+
+def default_depths(comparison: Comparison) -> str:
+    """The depths the sweep section starts with: the preset's, else DEFAULT_DEPTHS (plus the comparison's)."""
+    preset = PRESETS.get(comparison.preset)
+    depths = preset.depths if preset and preset.depths else (*DEFAULT_DEPTHS, comparison.specs[0].depth)
+    return ", ".join(str(depth) for depth in sorted(set(depths)))
+
+
+def comparison_sweeps(comparison: Comparison, text: str) -> list[Sweep]:
+    """One sweep per run (its own settings kept, the depth varied) over the depths in `text`.
+
+    Raises SpecError with a plain-words message for bad depths or a sweep too large or too costly."""
+    depths = parse_depths(text)
+    points = len(set(depths)) * len(comparison.specs)
+    if points > MAX_POINTS:
+        raise SpecError(f"{points} networks to train is more than the {MAX_POINTS} allowed: give fewer depths")
+    return [Sweep(spec, depths, (spec.activation,), (spec.init,)) for spec in comparison.specs]
+
+
+def sweep_table(sweeps: Sequence[Sweep], names: Sequence[str], cache: ResultCache) -> tuple[pd.DataFrame, list]:
+    """(the cached points of every run's sweep, with a `run` column; the specs still missing). Trains nothing."""
+    tables, missing = [], []
+    for sweep, name in zip(sweeps, names):
+        table, absent = cached_table(sweep, cache)
+        if len(table):
+            tables.append(table.assign(run=name))
+        missing += absent
+    frame = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(columns=[*SWEEP_COLUMNS, "run"])
+    return frame, missing
+
+
+def sweep_progress(
+    missing: Sequence[RunSpec], report: Callable[[float, str], None], every_s: float = 0.1
+) -> Callable[[int, int, RunSpec], Callable[[Progress], None] | None]:
+    """run_sweep's on_point for the points in `missing`: each returns a training callback that reports
+    (fraction of all the missing points done, a line of text), at most every `every_s` seconds."""
+    keys = [resolved(spec).key() for spec in missing]
+    started: list[str] = []
+
+    def on_point(index: int, count: int, spec: RunSpec) -> Callable[[Progress], None] | None:
+        key = resolved(spec).key()
+        if key not in keys or key in started:
+            return None  # cached: loads at once
+        started.append(key)
+        number, last = len(started), [time.monotonic()]
+        label = f"Point {number} of {len(keys)}: {spec.label}"
+        report((number - 1) / len(keys), label)
+
+        def callback(progress: Progress) -> None:
+            now = time.monotonic()
+            if now - last[0] >= every_s or progress.step == progress.total_steps:
+                last[0] = now
+                fraction = (number - 1 + min(progress.fraction, 1.0)) / len(keys)
+                report(fraction, f"{label}, step {progress.step:,} of {progress.total_steps:,}")
+
+        return callback
+
+    return on_point
