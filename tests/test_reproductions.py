@@ -47,7 +47,7 @@ def test_glorot_sigmoid_top_layer_is_driven_into_saturation_and_stays():
 
 
 def test_he_relu30_decays_by_sqrt2_per_layer_under_lecun_and_not_under_kaiming():
-    findings = _findings("he-init", width=128, epochs=2)
+    findings = _findings("he-init", width=128, epochs=3)
     _assert_all_hold(findings)
     assert len(findings) == 4  # the init picture and the learning picture
 

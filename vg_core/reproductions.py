@@ -13,6 +13,8 @@ from .results import RunResult
 from .spec import RunSpec
 from .sweep import Sweep
 
+COLLAPSE_DROP = 0.2  # accuracy lost from the shallowest to the deepest net that counts as a collapse
+LEARNED_LOSS_DROP = 0.15  # test-loss drop from initialisation that counts as learning
 SATURATED_MEAN = 0.1  # a sigmoid layer whose mean output is below this sits near its lower bound
 
 
@@ -118,7 +120,12 @@ def _he_init(results: list[RunResult]) -> list[Finding]:
         drop_x, drop_k = _loss_drop(xavier), _loss_drop(kaiming)
         findings += [
             Finding("std √(1/n): test loss drop from init", drop_x, "stalls (< 0.05)", drop_x < 0.05),
-            Finding("std √(2/n): test loss drop from init", drop_k, "learns (> 0.3)", drop_k > 0.3),
+            Finding(
+                "std √(2/n): test loss drop from init",
+                drop_k,
+                f"learns (> {LEARNED_LOSS_DROP})",
+                drop_k > LEARNED_LOSS_DROP,
+            ),
         ]
     return findings
 
@@ -133,13 +140,9 @@ def _swish_depth(table: pd.DataFrame) -> list[Finding]:
     at = table[table["depth"] == deepest].set_index("activation")["test_acc"]
     shallow = table[table["depth"] == table["depth"].min()].set_index("activation")["test_acc"]
     relu, swish = float(at.get("relu", np.nan)), float(at.get("swish", np.nan))
+    collapse = float(shallow.get("relu", np.nan)) - COLLAPSE_DROP
     return [
-        Finding(
-            f"ReLU test accuracy at depth {deepest}",
-            relu,
-            f"collapses (< {shallow.get('relu', 1):.2f} - 0.2)",
-            relu < shallow.get("relu", 1) - 0.2,
-        ),
+        Finding(f"ReLU test accuracy at depth {deepest}", relu, f"collapses (< {collapse:.2f})", relu < collapse),
         Finding(f"Swish test accuracy at depth {deepest}", swish, "keeps training (> ReLU + 0.1)", swish > relu + 0.1),
     ]
 

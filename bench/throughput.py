@@ -1,0 +1,371 @@
+"""Training throughput: the seed article's loop vs vg_core's instrumented loop, same net and data, one process.
+
+Three variants train the article's DeepSigmoidNet (784-1000x5-10, sigmoid, SGD lr 0.01 momentum 0.9,
+batch 100) on Fashion-MNIST from Debian's dataset-fashion-mnist:
+
+  article      the article's code as written: torchvision.datasets.FashionMNIST with
+               Compose([ToTensor(), Normalize((0.5,), (0.5,))]) applied per sample,
+               DataLoader(batch_size=100, shuffle=True, num_workers=2), loss.item() every step
+  vg probes    vg_core.train.train(spec, probes=True): everything the app records
+  vg no-probes vg_core.train.train(spec, probes=False): per-step loss and grad norms, evaluations,
+               and probes only at the first and last step
+
+Each variant is timed end to end (model build, data preparation, evaluations, probes included) on the
+same number of training samples; the variants are interleaved (A B C, C B A, ...) so that a busy
+machine slows them alike. The machine's float32 matmul rate on the net's own GEMM shapes is measured
+too, and vg_core's useful training FLOP/s is reported as a fraction of it.
+
+    python bench/throughput.py                   # 1 epoch of 60,000 samples, 3 rounds (2-core CPU: ~5 min)
+    python bench/throughput.py --quick           # smoke run, seconds
+    python bench/throughput.py --device cuda --epochs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import itertools
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torchvision
+import torchvision.transforms as transforms
+from torch import nn, optim
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from vg_core.data import DEBIAN_FASHION_DIR  # noqa: E402
+from vg_core.spec import RunSpec  # noqa: E402
+from vg_core.train import resolve_device, snapshot_schedule, steps_per_epoch, train  # noqa: E402
+
+OUT_DIR = ROOT / "bench" / "out"
+BATCH = 100
+SIZES = [28 * 28, 1000, 1000, 1000, 1000, 1000, 10]  # the article's DeepSigmoidNet
+MACS_PER_SAMPLE = sum(a * b for a, b in itertools.pairwise(SIZES))  # multiply-adds of the 6 linear layers
+# Training FLOP per sample, by the usual convention: forward 2 x MACs, backward 4 x MACs (input and weight
+# gradients). fc1 needs no input gradient, so the real count is 2 x 784,000 lower; biases, activations,
+# the loss and the optimiser are not counted.
+FLOP_PER_SAMPLE = 6 * MACS_PER_SAMPLE
+VARIANTS = ("article", "vg_probes", "vg_no_probes")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+
+
+def sync(device: torch.device) -> None:
+    """Wait for queued device work before a timer is read."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --- the article's code ---------------------------------------------------------------------------
+
+
+class DeepSigmoidNet(nn.Module):
+    """The article's network, verbatim."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(28 * 28, 1000)
+        self.fc2 = nn.Linear(1000, 1000)
+        self.fc3 = nn.Linear(1000, 1000)
+        self.fc4 = nn.Linear(1000, 1000)
+        self.fc5 = nn.Linear(1000, 1000)
+        self.fc6 = nn.Linear(1000, 10)
+
+    def forward(self, x):
+        x = x.view(-1, 28 * 28)
+        x = torch.sigmoid(self.fc1(x))
+        x = torch.sigmoid(self.fc2(x))
+        x = torch.sigmoid(self.fc3(x))
+        x = torch.sigmoid(self.fc4(x))
+        x = torch.sigmoid(self.fc5(x))
+        x = self.fc6(x)
+        return x
+
+
+def article_trainset(n_train: int) -> torch.utils.data.Dataset:
+    """torchvision's own FashionMNIST class with the article's transform, over Debian's files.
+
+    torchvision reads the un-gzipped IDX files from <root>/FashionMNIST/raw/, so they are unpacked
+    there once (bench/out/, ignored by git); download=False keeps it off the network.
+    """
+    raw = OUT_DIR / "torchvision" / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for stem in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        if not (raw / stem).is_file():
+            with gzip.open(DEBIAN_FASHION_DIR / f"{stem}.gz") as src, open(raw / stem, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    trainset = torchvision.datasets.FashionMNIST(root=str(raw.parent.parent), train=True, transform=transform)
+    return trainset if n_train >= len(trainset) else torch.utils.data.Subset(trainset, range(n_train))
+
+
+def run_article(trainset: torch.utils.data.Dataset, epochs: int, device: torch.device, seed: int) -> dict:
+    """The article's training loop as written; the one addition moves each batch to `device` (a no-op on CPU)."""
+    torch.manual_seed(seed)
+    sync(device)
+    started = time.perf_counter()
+    trainloader = torch.utils.data.DataLoader(trainset, batch_size=BATCH, shuffle=True, num_workers=2)
+    net = DeepSigmoidNet().to(device)
+    criterion = nn.CrossEntropyLoss()
+    optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    for _epoch in range(epochs):
+        running_loss = 0.0
+        for i, data in enumerate(trainloader, 0):  # noqa: B007 (i is read after the loop, as in the article)
+            inputs, labels = data
+            inputs, labels = inputs.to(device), labels.to(device)
+            optimizer.zero_grad()
+            outputs = net(inputs)
+            loss = criterion(outputs, labels)
+            loss.backward()
+            optimizer.step()
+            running_loss += loss.item()
+    sync(device)
+    return {"seconds": time.perf_counter() - started, "final_epoch_loss": running_loss / (i + 1)}
+
+
+# --- vg_core -------------------------------------------------------------------------------------
+
+
+def vg_spec(n_train: int, epochs: int, device: torch.device) -> RunSpec:
+    """The article's net and optimiser on Fashion-MNIST (n_train 0 = all 60,000)."""
+    return RunSpec(
+        dataset="fashion-mnist", n_train=0 if n_train >= 60_000 else n_train, epochs=epochs, device=device.type
+    )
+
+
+def run_vg(n_train: int, epochs: int, device: torch.device, probes: bool) -> dict:
+    spec = vg_spec(n_train, epochs, device)
+    sync(device)
+    started = time.perf_counter()
+    result = train(spec, probes=probes)
+    sync(device)
+    seconds = time.perf_counter() - started
+    timings = result.meta["timings"]
+    return {
+        "seconds": seconds,
+        "final_train_loss": float(result.history["train_loss"].iloc[-1]),
+        "snapshots": len(result.snapshot_steps),
+        "setup_s": timings["setup_s"],
+        "eval_s": timings["eval_s"],
+        "probe_s": timings["probe_s"],
+    }
+
+
+# --- the machine's matmul rate ---------------------------------------------------------------------
+
+
+def _time_repeated(fn, device: torch.device, min_seconds: float) -> float:
+    """Seconds per call of fn, repeated for at least min_seconds after a warm-up."""
+    fn()
+    sync(device)
+    calls, started = 0, time.perf_counter()
+    while True:
+        fn()
+        calls += 1
+        if calls % 5 == 0:
+            sync(device)
+            elapsed = time.perf_counter() - started
+            if elapsed >= min_seconds:
+                return elapsed / calls
+
+
+def matmul_rates(device: torch.device, min_seconds: float) -> dict:
+    """Sustained float32 torch.mm GFLOP/s: the GEMMs of one training step of the net, and a large square one.
+
+    One training step of batch B runs, per linear layer (in -> out): forward (B,in)@(in,out), weight gradient
+    (out,B)@(B,in) and, except fc1, input gradient (B,out)@(out,in), with the transposes autograd uses.
+    Outputs are preallocated, so this is the matmul work alone: a ceiling for the training loop.
+    """
+    gen = torch.Generator(device="cpu").manual_seed(0)
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen).to(device)
+
+    gemms, flop = [], 0
+    for index, (fan_in, fan_out) in enumerate(itertools.pairwise(SIZES)):
+        x, weight, grad = rand(BATCH, fan_in), rand(fan_out, fan_in), rand(BATCH, fan_out)
+        gemms.append((x, weight.t(), torch.empty(BATCH, fan_out, device=device)))  # forward
+        gemms.append((grad.t(), x, torch.empty(fan_out, fan_in, device=device)))  # weight gradient
+        flop += 2 * 2 * BATCH * fan_in * fan_out
+        if index > 0:
+            gemms.append((grad, weight, torch.empty(BATCH, fan_in, device=device)))  # input gradient
+            flop += 2 * BATCH * fan_in * fan_out
+
+    def step_gemms():
+        for a, b, out in gemms:
+            torch.mm(a, b, out=out)
+
+    n = 2048
+    a, b, out = rand(n, n), rand(n, n), torch.empty(n, n, device=device)
+    net_seconds = _time_repeated(step_gemms, device, min_seconds)
+    square_seconds = _time_repeated(lambda: torch.mm(a, b, out=out), device, min_seconds)
+    return {
+        "net_gemms_gflops": flop / net_seconds / 1e9,
+        "square_2048_gflops": 2 * n**3 / square_seconds / 1e9,
+    }
+
+
+# --- the benchmark --------------------------------------------------------------------------------
+
+
+def measure(args: argparse.Namespace, device: torch.device) -> dict:
+    trainset = article_trainset(args.n_train)
+    n_train = len(trainset)
+    samples = n_train * args.epochs
+    run = {
+        "article": lambda: run_article(trainset, args.epochs, device, seed=0),
+        "vg_probes": lambda: run_vg(n_train, args.epochs, device, probes=True),
+        "vg_no_probes": lambda: run_vg(n_train, args.epochs, device, probes=False),
+    }
+    # Warm-up (not timed): reads and caches the data, starts the thread pools, loads kernels.
+    run_article(torch.utils.data.Subset(trainset, range(1000)), 1, device, seed=0)
+    run_vg(1000, 1, device, probes=True)
+
+    rounds: list[dict] = []
+    for index in range(args.repeats):
+        order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
+        timing = {}
+        for name in order:
+            load = os.getloadavg()[0]
+            timing[name] = {**run[name](), "load_average_1min_before": load}
+            print(f"  round {index + 1}: {name:<13} {samples / timing[name]['seconds']:8.0f} samples/s", flush=True)
+        rounds.append(timing)
+
+    return {
+        "device": str(device),
+        "device_name": device_name(device),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "n_train": n_train,
+        "epochs": args.epochs,
+        "samples_per_variant": samples,
+        "repeats": args.repeats,
+        "matmul": matmul_rates(device, args.matmul_seconds),
+        "rounds": rounds,
+    }
+
+
+def figures(raw: dict) -> dict:
+    """The reported figures, from what `measure` recorded (also used to re-render a saved JSON)."""
+    samples, rounds, matmul = raw["samples_per_variant"], raw["rounds"], raw["matmul"]
+    # The fastest round of each variant: load from other processes only ever slows a run down, so the
+    # fastest is the least disturbed (the article's own DataLoader workers are part of every article round).
+    rates = {name: max(samples / r[name]["seconds"] for r in rounds) for name in VARIANTS}
+    medians = {name: statistics.median(samples / r[name]["seconds"] for r in rounds) for name in VARIANTS}
+    vg_flops = rates["vg_probes"] * FLOP_PER_SAMPLE
+    probe_runs = [r["vg_probes"] for r in rounds]
+    per_snapshot = min(r["probe_s"] / r["snapshots"] for r in probe_runs)
+    # The article's full run (60,000 samples x 10 epochs) has more steps per snapshot than a short benchmark
+    # run; project its probe cost from this run's measured seconds per snapshot and per sample without probes.
+    full_snapshots = len(snapshot_schedule(steps_per_epoch(60_000, BATCH), 10))
+    full_off_seconds = 600_000 / rates["vg_no_probes"]
+    fastest_probe_run = min(probe_runs, key=lambda r: r["seconds"])
+    return {
+        **raw,
+        "samples_per_s": rates,
+        "samples_per_s_median": medians,
+        "vg_probes_over_article": rates["vg_probes"] / rates["article"],
+        "vg_no_probes_over_article": rates["vg_no_probes"] / rates["article"],
+        "probes_on_over_off": rates["vg_probes"] / rates["vg_no_probes"],
+        "probe_cost": 1 - rates["vg_probes"] / rates["vg_no_probes"],
+        "probe_seconds_per_snapshot": per_snapshot,
+        "snapshots_this_run": probe_runs[0]["snapshots"],
+        "projected_probe_cost_article_run": (full_snapshots - 2) * per_snapshot / full_off_seconds,
+        "flop_per_sample": FLOP_PER_SAMPLE,
+        "vg_probes_gflops": vg_flops / 1e9,
+        "fraction_of_net_gemm_rate": vg_flops / 1e9 / matmul["net_gemms_gflops"],
+        "fraction_of_square_gemm_rate": vg_flops / 1e9 / matmul["square_2048_gflops"],
+        "vg_probes_seconds_breakdown": {
+            key: fastest_probe_run[key] for key in ("seconds", "setup_s", "eval_s", "probe_s")
+        },
+        "load_average_1min": [r[name]["load_average_1min_before"] for r in rounds for name in VARIANTS],
+    }
+
+
+def table(r: dict) -> str:
+    rates = r["samples_per_s"]
+    mm = r["matmul"]
+    b = r["vg_probes_seconds_breakdown"]
+    lines = [
+        f"Fashion-MNIST, {r['n_train']:,} samples x {r['epochs']} epoch(s) per variant, fastest of {r['repeats']} "
+        f"interleaved rounds; {r['device']} ({r['device_name']}, {r['cpu_count']} CPUs), torch {r['torch']}, "
+        f"{r['threads']} threads; 1-minute load average before the runs {min(r['load_average_1min']):.1f} to "
+        f"{max(r['load_average_1min']):.1f}.",
+        "",
+        "| variant | samples/s | vs article |",
+        "| --- | ---: | ---: |",
+        f"| article loop (DataLoader, per-sample transforms, num_workers=2) | {rates['article']:,.0f} | 1.00x |",
+        f"| vg_core, probes on | {rates['vg_probes']:,.0f} | {r['vg_probes_over_article']:.2f}x |",
+        f"| vg_core, probes off | {rates['vg_no_probes']:,.0f} | {r['vg_no_probes_over_article']:.2f}x |",
+        "",
+        "| figure | value |",
+        "| --- | ---: |",
+        f"| probes on / probes off | {r['probes_on_over_off']:.3f} (cost {r['probe_cost']:.1%}, "
+        f"{r['snapshots_this_run']} snapshots) |",
+        f"| probe pass, seconds per snapshot | {r['probe_seconds_per_snapshot']:.3f} |",
+        f"| vg_core with probes: seconds in all / setup / test evaluations / snapshots | {b['seconds']:.1f} / "
+        f"{b['setup_s']:.1f} / {b['eval_s']:.1f} / {b['probe_s']:.1f} |",
+        f"| projected probe cost of the article's 60,000 x 10-epoch run (29 snapshots) | "
+        f"{r['projected_probe_cost_article_run']:.1%} |",
+        f"| float32 matmul, the net's GEMM shapes (batch 100) | {mm['net_gemms_gflops']:,.1f} GFLOP/s |",
+        f"| float32 matmul, 2048x2048 square | {mm['square_2048_gflops']:,.1f} GFLOP/s |",
+        f"| vg_core with probes, useful training FLOP/s (6 x {MACS_PER_SAMPLE:,} MAC x samples/s) | "
+        f"{r['vg_probes_gflops']:,.1f} GFLOP/s |",
+        f"| ... as a fraction of the net-shaped matmul rate | {r['fraction_of_net_gemm_rate']:.0%} |",
+        f"| ... as a fraction of the square matmul rate | {r['fraction_of_square_gemm_rate']:.0%} |",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
+    parser.add_argument("--n-train", type=int, default=60_000, help="training samples per epoch (default 60000)")
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per timed run (default 1)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of the three variants (default 3)")
+    parser.add_argument("--matmul-seconds", type=float, default=3.0, help="time per matmul measurement")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 samples, 1 round")
+    parser.add_argument("--out", default=None, help="JSON file (default bench/out/throughput-<device>.json)")
+    parser.add_argument("--render", metavar="JSON", default=None, help="print the table of a saved run and exit")
+    args = parser.parse_args(argv)
+    if args.render:
+        print(table(figures(json.loads(Path(args.render).read_text()))))
+        return 0
+    if args.quick:
+        args.n_train, args.epochs, args.repeats, args.matmul_seconds = 3000, 1, 1, 0.5
+    device = resolve_device(args.device)
+    started = time.perf_counter()
+    result = figures(measure(args, device))
+    result["benchmark_seconds"] = time.perf_counter() - started
+    out = Path(args.out) if args.out else OUT_DIR / f"throughput-{device.type}{'-quick' if args.quick else ''}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print()
+    print(table(result))
+    print(f"\n{result['benchmark_seconds']:.0f} s in all; figures in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
