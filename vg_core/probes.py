@@ -68,6 +68,8 @@ LAYER_QUANTITIES = (
     "saturated_frac",
     "dead_frac",
     "saturated_or_dead",
+    "act_nan",
+    "pre_act_nan",
 )
 HISTOGRAM_QUANTITIES = ("activation", "pre_activation", "weight_grad", "grad_out")
 POOLED_LAYER = 0  # the "layer" of the article's pooled histogram of all parameter gradients
@@ -81,12 +83,20 @@ class ProbeSnapshot:
     stats: dict[str, np.ndarray]  # quantity -> one value per linear layer
     histograms: dict[str, np.ndarray]  # quantity -> (layers, bins) counts
     signed_histogram: np.ndarray  # article's view: all parameter gradients pooled, (bins,)
-    signed_outside: int  # pooled gradients outside -1..1 (plt.hist drops them; we say how many)
+    signed_outside: int  # pooled gradients outside -1..1 or NaN (plt.hist drops them; we say how many)
 
 
 def histogram(values: torch.Tensor, bins: Bins) -> torch.Tensor:
     """Counts on fixed bins, values outside clamped into the end bins; NaN is not counted."""
-    return torch.histc(values.detach().float().clamp(bins.low, bins.high), bins.count, bins.low, bins.high)
+    return torch.histc(_exact(values).clamp(bins.low, bins.high), bins.count, bins.low, bins.high)
+
+
+def _exact(values: torch.Tensor) -> torch.Tensor:
+    """Values in float64 where the device has it: histc computes (v - low) * count / (high - low) in the input's
+    precision, and in float32 -1e-9 + 1 == 1, so every tiny negative value (a vanishing gradient) would be
+    counted right of zero. MPS has no float64."""
+    values = values.detach().reshape(-1)
+    return values.float() if values.device.type == "mps" else values.double()
 
 
 def log_abs_histogram(values: torch.Tensor, bins: Bins = LOG_GRAD_BINS) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,11 +183,15 @@ def _summarise(model: MLP, record: Recording, activation: str, loss: torch.Tenso
         saturated, dead = saturation(activation, post, pre)
         stats["saturated_frac"], stats["dead_frac"] = saturated, dead
         stats["saturated_or_dead"] = dead if activation in RELU_LIKE else saturated
+        # NaN falls in no bin: count it, so that every histogram adds up to its element count.
+        stats["act_nan"] = torch.isnan(post).sum().float()
+        stats["pre_act_nan"] = torch.isnan(pre).sum().float()
     table = torch.stack([torch.stack([stats[name] for name in LAYER_QUANTITIES]) for stats in layer_stats], dim=1)
     # Counts add up, so the article's pooled histogram is the sum of per-parameter ones (no 4.8 M-element cat).
     grads = [p.grad.detach().reshape(-1) for p in model.parameters() if p.grad is not None]
-    signed = sum(torch.histc(g, SIGNED_GRAD_BINS.count, SIGNED_GRAD_BINS.low, SIGNED_GRAD_BINS.high) for g in grads)
-    outside = sum(torch.count_nonzero(g.abs() > 1) for g in grads)
+    bins = SIGNED_GRAD_BINS
+    signed = sum(torch.histc(_exact(g), bins.count, bins.low, bins.high) for g in grads)
+    outside = sum(torch.count_nonzero(~(g.abs() <= 1)) for g in grads)  # NaN included: it is in no bin
     table_cpu = table.cpu().numpy()
     return ProbeSnapshot(
         loss=float(loss.detach().cpu()),

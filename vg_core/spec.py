@@ -12,7 +12,7 @@ from typing import Any
 
 # Bump when what a run records changes: every cached result made under an older
 # schema then gets a new key and is retrained instead of being misread.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "linear")
@@ -59,7 +59,7 @@ class RunSpec:
     epochs: int = 10  # passes over the training set; 0 records the initialisation only
     seed: int = 0  # seeds the weights, the subsample and the batch order
     device: str = "auto"  # auto (cuda, then mps, then cpu) | cpu | cuda | mps
-    probe_size: int = 500  # fixed held-out samples the probes measure on
+    probe_size: int = 256  # fixed held-out samples the probes measure on (the same for every run)
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -176,6 +176,10 @@ class _Run:
                 if step == (epoch + 1) * self.per_epoch:
                     train_stats = (float(loss_sum) / len(order), float(correct) / len(order))
                     self._evaluate(step, epoch + 1.0, train_stats)
+                    if not math.isfinite(self.recorder.history[-1][4]):  # the test loss: the last update blew up
+                        self.meta["diverged_at_step"] = step
+                        self._snapshot(step, before)
+                        return self._finish("diverged")
                 if step in self.schedule:
                     if self._snapshot(step, before):
                         return self._finish("stopped")
