@@ -18,7 +18,6 @@ default 12).
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from vg_core import charts
 from vg_core import pagestate as ps
-from vg_core.cache import ResultCache, cache_dir
+from vg_core.cache import ResultCache, cache_dir, env_number
 from vg_core.data import DataError
 from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PRESETS, Comparison
 from vg_core.results import RunResult
@@ -40,7 +39,7 @@ from vg_core.spec import CHOICES, RANGES, RunSpec, SpecError
 from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
 
-torch.set_num_threads(int(os.environ.get("VG_TORCH_THREADS", "1")))  # small nets: threads only contend
+torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
 REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser redraws too)
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
@@ -63,7 +62,7 @@ def result_cache() -> ResultCache:
 
 @st.cache_resource(max_entries=4)
 def _memory(root: str) -> ps.ResultMemory:
-    return ps.ResultMemory(_result_cache(root), int(os.environ.get("VG_MEMORY_RUNS", "12")))
+    return ps.ResultMemory(_result_cache(root), int(env_number("VG_MEMORY_RUNS", 12, 1, 1000)))
 
 
 def memory() -> ps.ResultMemory:
@@ -72,7 +71,7 @@ def memory() -> ps.ResultMemory:
 
 @st.cache_resource
 def training_slots() -> threading.Semaphore:
-    return threading.Semaphore(int(os.environ.get("VG_MAX_TRAININGS", "1")))
+    return threading.Semaphore(int(env_number("VG_MAX_TRAININGS", 1, 1, 64)))
 
 
 # ---------------------------------------------------------------- sidebar: preset, form, URL state

@@ -319,3 +319,13 @@ def test_two_concurrent_processes_train_once(isolated_cache):
     stdout, stderr = third.communicate(timeout=300)
     assert third.returncode == 0, stderr
     assert strict_json(stdout)["cached"] is True
+
+
+def test_malformed_cache_cap_in_the_environment_falls_back_to_the_default(monkeypatch, tmp_path):
+    from vg_core.cache import DEFAULT_MAX_MB, ResultCache
+
+    for bad in ("lots", "-5", "nan", ""):
+        monkeypatch.setenv("VG_CACHE_MAX_MB", bad)
+        assert ResultCache(tmp_path).max_bytes == DEFAULT_MAX_MB * 2**20
+    monkeypatch.setenv("VG_CACHE_MAX_MB", "3")
+    assert ResultCache(tmp_path).max_bytes == 3 * 2**20

@@ -24,6 +24,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("VG_CACHE_DIR") or Path.home() / ".cache" / "vg_core" / "results")
 
 
+def env_number(name: str, default: float, low: float, high: float) -> float:
+    """A numeric setting from the environment; a malformed or out-of-range value falls back to the default
+    (a typo in a deployment's settings must not stop the page or the CLI from starting)."""
+    try:
+        value = float(os.environ.get(name, default))
+    except ValueError:
+        return default
+    return value if low <= value <= high else default
+
+
 def resolved(spec: RunSpec) -> RunSpec:
     """The spec with device 'auto' replaced by the device it picks here, so the key names real hardware."""
     return spec.replace(device=resolve_device(spec.device).type)
@@ -34,7 +44,7 @@ class ResultCache:
 
     def __init__(self, root: str | Path | None = None, max_mb: float | None = None):
         self.root = Path(root) if root else cache_dir()
-        self.max_bytes = int((max_mb or float(os.environ.get("VG_CACHE_MAX_MB", DEFAULT_MAX_MB))) * 2**20)
+        self.max_bytes = int((max_mb or env_number("VG_CACHE_MAX_MB", DEFAULT_MAX_MB, 1, 2**30)) * 2**20)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, spec: RunSpec) -> Path:
