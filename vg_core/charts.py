@@ -152,22 +152,35 @@ def gradient_flow_frame(runs: Runs, step: int | None, quantity: str = "weight_gr
 
 def gradient_flow(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> alt.Chart:
     """Per-layer gradient norm, log scale, one line per run."""
-    names = [name for name, _ in runs]
-    frame = gradient_flow_frame(runs, step, quantity)
-    n_layers = int(frame["layer"].max()) if len(frame) else 1
     title = "weight-gradient norm ‖∂L/∂W‖" if quantity == "weight_grad_norm" else "gradient norm"
+    frame = gradient_flow_frame(runs, step, quantity)
+    return _layer_lines(frame, runs, "layer (input → output)", title, ".0e", ("norm", ".3e"), point_size=50)
+
+
+def _layer_lines(
+    frame: pd.DataFrame,
+    runs: Runs,
+    x_title: str,
+    y_title: str,
+    y_format: str,
+    tooltip: tuple[str, str],
+    point_size: int,
+) -> alt.Chart:
+    """One value per layer on a log y scale, one line per run (gradient flow, activation std)."""
+    names = [name for name, _ in runs]
+    n_layers = int(frame["layer"].max()) if len(frame) else 1
     chart = (
         alt.Chart(frame, title="")
-        .mark_line(point=alt.OverlayMarkDef(size=50))
+        .mark_line(point=alt.OverlayMarkDef(size=point_size))
         .encode(
-            x=alt.X("layer:Q", axis=_layer_axis(n_layers, "layer (input → output)"), scale=alt.Scale(nice=False)),
-            y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=title, axis=alt.Axis(format=".0e")),
+            x=alt.X("layer:Q", axis=_layer_axis(n_layers, x_title), scale=alt.Scale(nice=False)),
+            y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title, axis=alt.Axis(format=y_format)),
             color=alt.Color(
                 "run:N",
                 scale=color_scale(names),
                 legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
             ),
-            tooltip=["run", "layer_name", alt.Tooltip("value:Q", format=".3e", title="norm")],
+            tooltip=["run", "layer_name", alt.Tooltip("value:Q", format=tooltip[1], title=tooltip[0])],
         )
         .properties(height=250)
     )
@@ -492,27 +505,8 @@ def article_histogram(
 
 def activation_std(runs: Runs, step: int | None) -> alt.Chart:
     """Each hidden layer's activation std at `step`, log y, one line per run (He et al. 2015, figure 2's view)."""
-    names = [name for name, _ in runs]
     frame = gradient_flow_frame(runs, step, "act_std")
-    n_layers = int(frame["layer"].max()) if len(frame) else 1
-    chart = (
-        alt.Chart(frame, title="")
-        .mark_line(point=alt.OverlayMarkDef(size=40))
-        .encode(
-            x=alt.X(
-                "layer:Q", axis=_layer_axis(n_layers, "hidden layer (input → output)"), scale=alt.Scale(nice=False)
-            ),
-            y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="activation std", axis=alt.Axis(format="~g")),
-            color=alt.Color(
-                "run:N",
-                scale=color_scale(names),
-                legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
-            ),
-            tooltip=["run", "layer_name", alt.Tooltip("value:Q", format=".3g", title="std")],
-        )
-        .properties(height=250)
-    )
-    return _fit_x(chart)
+    return _layer_lines(frame, runs, "hidden layer (input → output)", "activation std", "~g", ("std", ".3g"), 40)
 
 
 def trace_layers(depth: int, most: int = TRACE_LAYERS) -> list[int]:
