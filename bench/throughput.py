@@ -15,7 +15,7 @@ same number of training samples; the variants are interleaved (A B C, C B A, ...
 machine slows them alike. The machine's float32 matmul rate on the net's own GEMM shapes is measured
 too, and vg_core's useful training FLOP/s is reported as a fraction of it.
 
-    python bench/throughput.py                   # 1 epoch of 60,000 samples, 3 rounds (2-core CPU: ~5 min)
+    python bench/throughput.py                   # 3 epochs of 60,000 samples, 2 rounds (2-core CPU: ~4.5 min)
     python bench/throughput.py --quick           # smoke run, seconds
     python bench/throughput.py --device cuda --epochs 10
 """
@@ -342,8 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
     parser.add_argument("--n-train", type=int, default=60_000, help="training samples per epoch (default 60000)")
-    parser.add_argument("--epochs", type=int, default=1, help="epochs per timed run (default 1)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of the three variants (default 3)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run (default 3)")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds of the three variants (default 2)")
     parser.add_argument("--matmul-seconds", type=float, default=3.0, help="time per matmul measurement")
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 samples, 1 round")
     parser.add_argument("--out", default=None, help="JSON file (default bench/out/throughput-<device>.json)")

@@ -166,3 +166,10 @@ def test_compare_json_lists_every_run(capsys):
         ("relu", "kaiming_normal"),
     ]
     assert all(p["cached"] is False for p in payload)
+
+
+def test_flags_are_never_abbreviated(capsys):
+    from vg_core.cli import main
+
+    assert main(["sweep", "--init", "kaiming_normal", "--depths", "2"]) == 2
+    assert "--init" in capsys.readouterr().err
