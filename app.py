@@ -482,6 +482,7 @@ def main() -> None:
     elif reproduction is None:
         st.info(f"Your own comparison (started from the preset *{preset.title}*).")
     claim = st.empty()
+    data_notes = st.container()  # e.g. "MNIST could not be loaded; using mnist-sample": said up front
 
     page = layout(comparison)
     sweep = sweep_section(comparison, page.names) if preset.depths else None  # a sweep preset: its main view
@@ -500,6 +501,8 @@ def main() -> None:
     page.section("article", "The article's view: all gradients in one histogram", per_run=True)
 
     notices = {r.meta["dataset"]["notice"] for r in page.results if r is not None and r.meta["dataset"]["notice"]}
+    for notice in sorted(notices):
+        data_notes.info(notice, icon=":material/info:")
     for index, result in enumerate(page.results):
         if result is not None:
             page.status[index].caption(ps.status_line(result))
@@ -520,8 +523,6 @@ def main() -> None:
     if train_missing(page, comparison):
         st.rerun()  # everything is cached now: draw the finished page with its step scrubber
     page.draw_exports(built)
-    for notice in notices:
-        st.info(notice)
     export_buttons(page)
 
 

@@ -44,7 +44,7 @@ CAPTIONS = {
         "Rows sliding left towards fc1 mean smaller gradients there; the share of exact zeros is printed on the right."
     ),
     "act_dist": (
-        "One row per hidden layer: the distribution of its outputs on 500 held-out digits at the chosen step.  \n"
+        "One row per hidden layer: how its outputs on the fixed held-out probe digits spread at the chosen step.  \n"
         "Sigmoid piled up at 0 or 1 is saturated (its slope ≈ 0); a ReLU unit that is 0 for every input is dead."
     ),
     "heatmap": (
