@@ -337,3 +337,22 @@ def test_tiny_spec_data_matches_its_spec():
     spec = tiny_spec()
     ds = load(spec.dataset, spec.n_train, spec.seed, spec.probe_size, "cpu")
     assert len(ds.x_train) == spec.n_train and len(ds.x_probe) == spec.probe_size
+
+
+def test_a_run_on_the_offline_stand_in_is_not_cached_under_mnist(tmp_path, monkeypatch, fresh_raw_cache):
+    """Offline, `mnist` trains on mnist-sample; that result must not answer for MNIST once it can be downloaded."""
+    import torchvision.datasets
+
+    from vg_core.cache import ResultCache
+    from vg_core.spec import RunSpec
+
+    monkeypatch.setenv("VG_DATA_DIR", str(tmp_path / "no-data-here"))
+    monkeypatch.setattr(torchvision.datasets, "MNIST", _OfflineDataset)
+    cache = ResultCache(tmp_path / "cache")
+    spec = RunSpec(dataset="mnist", n_train=200, depth=2, width=8, epochs=1, probe_size=20, device="cpu")
+    result, cached = cache.get_or_train(spec)
+    assert not cached and result.meta["dataset"]["name"] == "mnist-sample" and result.meta["dataset"]["notice"]
+    assert cache.get(spec) is None  # not stored
+    sample = spec.replace(dataset="mnist-sample")
+    cache.get_or_train(sample)
+    assert cache.get(sample) is not None  # a run on the dataset asked for is
