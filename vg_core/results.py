@@ -1,4 +1,4 @@
-"""RunResult: tidy pandas frames of one run plus its metadata, saved as Parquet + JSON (no pickle)."""
+"""RunResult: tidy pandas frames of one run plus its metadata, saved as Parquet + JSON and nothing else."""
 
 from __future__ import annotations
 
