@@ -321,6 +321,9 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         except (SpecError, DataError, OSError) as err:
             bar.error(f"Cannot train this run: {err}")
             continue
+        except (MemoryError, RuntimeError) as err:  # e.g. torch cannot allocate: say so, keep the page
+            bar.error(f"This run ran out of resources ({type(err).__name__}); try a smaller width, depth or batch.")
+            continue
         finally:
             slots.release()
         memory().put(result)
