@@ -190,7 +190,7 @@ class Page:
         ready = self.ready
         if not ready:
             return
-        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step))
+        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm"))
         chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step))
         chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step))
         chart(self.slots["act_std"][0], charts.activation_std(ready, self.step))
@@ -236,7 +236,7 @@ class Page:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
         ready, step = self.ready, self.step
         views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
-            "flow": lambda: [charts.gradient_flow(ready, step)],
+            "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm")],
             "curves": lambda: [charts.learning_curve(ready, metric, step) for metric in ("loss", "acc")],
             "act": lambda: [charts.activation_std(ready, step), *(v for v in built["act_trace"] if v is not None)],
         }

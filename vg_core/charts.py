@@ -152,7 +152,7 @@ def gradient_flow_frame(runs: Runs, step: int | None, quantity: str = "weight_gr
 
 def gradient_flow(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> alt.Chart:
     """Per-layer gradient norm, log scale, one line per run."""
-    title = "weight-gradient norm ‖∂L/∂W‖" if quantity == "weight_grad_norm" else "gradient norm"
+    title = "weight-gradient norm ‖∂L/∂W‖" if quantity == "weight_grad_norm" else "back-propagated norm ‖∂L/∂z‖"
     frame = gradient_flow_frame(runs, step, quantity)
     return _layer_lines(frame, runs, "layer (input → output)", title, ".0e", ("norm", ".3e"), point_size=50)
 

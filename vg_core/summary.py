@@ -64,21 +64,23 @@ def verdicts(result: RunResult) -> list[Verdict]:
         if ratio < VANISHING_RATIO:
             found.append(
                 Verdict(
-                    f"Vanishing: at initialisation fc1's gradients are 1/{1 / ratio:,.0f} of the last hidden layer's.",
+                    f"Vanishing: at initialisation fc1's weight gradients are 1/{1 / ratio:,.0f} of the last hidden "
+                    "layer's.",
                     "warning",
                 )
             )
         elif ratio > EXPLODING_RATIO:
             found.append(
                 Verdict(
-                    f"Exploding: at initialisation fc1's gradients are {ratio:,.0f}× the last hidden layer's.",
+                    f"Exploding: at initialisation fc1's weight gradients are {ratio:,.0f}× the last hidden layer's.",
                     "warning",
                 )
             )
         else:
             found.append(
                 Verdict(
-                    f"Healthy flow: fc1's gradients are {ratio:.2g}× the last hidden layer's at initialisation.", "ok"
+                    f"Healthy flow: fc1's weight gradients are {ratio:.2g}× the last hidden layer's at initialisation.",
+                    "ok",
                 )
             )
     stuck = result.stat("saturated_or_dead")
