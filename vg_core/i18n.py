@@ -19,6 +19,7 @@ and merges it into each catalog; translate the new entries in the .po files (a t
 
 from __future__ import annotations
 
+import decimal
 import functools
 import io
 import math
@@ -28,6 +29,7 @@ import string
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,8 @@ def format_number(value: float, spec: str, lang: str) -> str:
     """`value` as str.format's `spec` would write it in English, with the language's separators and signs.
 
     Supported specs: "" (like g), d, .Nf, .N%, .Ne, .Ng, each with an optional "," for digit grouping.
+    Rounding is Python's (half to even on the float's exact value), so English output equals str.format's
+    except for exponents (1.2E-7 rather than 1.2e-07).
     """
     match = _SPEC.fullmatch(spec)
     if match is None:
@@ -92,26 +96,31 @@ def format_number(value: float, spec: str, lang: str) -> str:
     group = bool(match["group"])
     kind = match["kind"] or ("d" if isinstance(value, numbers.Integral) else "g")
     digits = int(match["digits"]) if match["digits"] is not None else (0 if kind == "d" else 6)
-    value = float(value) if kind != "d" else value
-    if kind == "g":
-        if value == 0 or not math.isfinite(value):
-            return babel_numbers.format_decimal(value, "0", locale)
-        significant = max(digits, 1)
-        exponent = math.floor(math.log10(abs(float(f"{value:.{significant}e}"))))
-        if not -4 <= exponent < significant:
-            return babel_numbers.format_scientific(value, "0." + "#" * (significant - 1) + "E0", locale)
-        fraction = "#" * max(significant - 1 - exponent, 0)
-        rounded = float(f"{value:.{significant}g}")
-        return babel_numbers.format_decimal(rounded, _pattern(group, fraction), locale, group_separator=group)
-    if kind == "e":
-        return babel_numbers.format_scientific(value, "0." + "0" * digits + "E0" if digits else "0E0", locale)
-    if kind == "%":
-        number = _pattern(group, "0" * digits)
-        locale_pattern = locale.percent_formats[None].pattern  # where the sign goes, and any space before it
-        pattern = re.sub(r"[#,0.]+", number, locale_pattern, count=1)
-        return babel_numbers.format_percent(value, pattern, locale, group_separator=group)
-    fraction = "0" * digits if kind == "f" else ""
-    return babel_numbers.format_decimal(value, _pattern(group, fraction), locale, group_separator=group)
+    if isinstance(value, numbers.Integral) and kind == "d":
+        return babel_numbers.format_decimal(int(value), _pattern(group, ""), locale, group_separator=group)
+    value = float(value)
+    if not math.isfinite(value):
+        return babel_numbers.format_decimal(value, "0", locale)
+    with decimal.localcontext() as context:
+        context.prec = 1000  # exact: a float's decimal expansion has at most ~770 significant digits
+        if kind == "g":
+            significant = max(digits, 1)
+            value = float(f"{value:.{significant}g}")  # Python's rounding to significant digits
+            exponent = math.floor(math.log10(abs(value))) if value else 0
+            if not -4 <= exponent < significant:
+                return babel_numbers.format_scientific(value, "0." + "#" * (significant - 1) + "E0", locale)
+            pattern = _pattern(group, "#" * max(significant - 1 - exponent, 0))
+            return babel_numbers.format_decimal(Decimal(value), pattern, locale, group_separator=group)
+        if kind == "e":
+            return babel_numbers.format_scientific(value, "0." + "0" * digits + "E0" if digits else "0E0", locale)
+        if kind == "%":
+            # Python multiplies the float by 100 before rounding; babel multiplies again, exactly
+            number = Decimal(value * 100).scaleb(-2)
+            locale_pattern = locale.percent_formats[None].pattern  # where the sign goes, and any space before it
+            pattern = re.sub(r"[#,0.]+", _pattern(group, "0" * digits), locale_pattern, count=1)
+            return babel_numbers.format_percent(number, pattern, locale, group_separator=group)
+        fraction = "0" * digits if kind == "f" else ""
+        return babel_numbers.format_decimal(Decimal(value), _pattern(group, fraction), locale, group_separator=group)
 
 
 def _pattern(group: bool, fraction: str) -> str:
@@ -208,10 +217,15 @@ def placeholders(text: str) -> set[str]:
 
 
 def update_catalogs() -> None:
-    """Merge the extracted strings into each language's catalog (new ones untranslated, changed ones fuzzy)."""
+    """Merge the extracted strings into each language's catalog: new ones untranslated, changed ones fuzzy,
+    vanished ones kept as obsolete (#~), and an obsolete one that is marked again revived with its translation."""
     template = extracted()
     for lang in LANGUAGES[1:]:
         catalog = read_catalog(lang)
+        for msgid, entry in list(catalog.obsolete.items()):
+            if msgid in template:
+                catalog[msgid] = entry
+                del catalog.obsolete[msgid]
         catalog.update(template)
         with catalog_path(lang).open("wb") as file:
             pofile.write_po(file, catalog, width=120)
