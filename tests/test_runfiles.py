@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import pickle
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from engine_helpers import run_cli, strict_json, tiny_spec
+from engine_helpers import as_watched, run_cli, strict_json, tiny_spec
 
 from vg_core.results import FRAMES, RunResult
 from vg_core.runfiles import (
@@ -39,18 +38,7 @@ def built_in() -> RunResult:
 
 @pytest.fixture(scope="module")
 def watched(built_in: RunResult) -> RunResult:
-    """The built-in run's frames as a watched run would carry them: no spec, module-path layer names."""
-    meta = {
-        "source": "watch",
-        "name": "my-net",
-        "key": "watch-my-net-0123abcd",
-        "layers": MODULE_PATHS,
-        "status": "complete",
-        "diverged_at_step": None,
-        "total_steps": built_in.meta["total_steps"],
-        "device": "cpu",
-    }
-    return dataclasses.replace(built_in, spec=None, meta=meta)
+    return as_watched(built_in, MODULE_PATHS)
 
 
 def run_files(result: RunResult, tmp_path: Path) -> dict[str, bytes]:
