@@ -102,12 +102,12 @@ def sidebar_section() -> None:
         if st.session_state.get(MESSAGE_KEY):
             st.error(ps.plain(st.session_state[MESSAGE_KEY]), icon=":material/block:")
         for (name, result), run in zip(columns(st.session_state), your_runs(st.session_state)):
-            text, button = st.columns([5, 1], vertical_alignment="center")
+            text, button = st.columns([3, 2], vertical_alignment="center")
             text.caption(f"**{ps.plain(name)}** — {ps.plain(run.source)}")
             button.button(
-                "✕",
+                "Remove",
                 key=f"your_runs_remove_{result.key}",
-                help="Remove",
+                icon=":material/close:",
                 on_click=remove,
                 args=(st.session_state, result.key),
             )
