@@ -107,7 +107,7 @@ def load_folder(folder: str | Path, limits: RunFileLimits = LIMITS) -> RunResult
     """A saved run from its folder: the same files and checks as a .zip, no symlinks followed."""
     folder = Path(folder)
     if folder.is_symlink() or not folder.is_dir():
-        raise RunFileError(f"{folder.name} is not a folder.")
+        raise RunFileError(f"{folder} is a link or not a folder; give the run's folder itself.")
     entries = sorted(entry.name for entry in folder.iterdir())
     _check_names(entries)
     total = 0
@@ -305,7 +305,7 @@ def _frame(name: str, data: bytes, limits: RunFileLimits):
         table = parquet.read()
     except (pa.ArrowException, OSError) as err:
         raise RunFileError(f"{name}.parquet cannot be read ({err}).") from None
-    frame = table.to_pandas()
+    frame = table.to_pandas(ignore_metadata=True)  # the file's pandas metadata (dtypes, index) is not trusted
     casts = {column: ("int64" if column in INT_COLUMNS else float) for column in frame if column not in TEXT_COLUMNS}
     return frame.astype(casts)
 
