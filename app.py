@@ -13,11 +13,12 @@ warning; see vg_core.presets.Comparison.from_params.
 
 Environment: VG_CACHE_DIR / VG_CACHE_MAX_MB (the on-disk result cache), VG_TORCH_THREADS (default 1),
 VG_MAX_TRAININGS (trainings at once across all visitors, default 1), VG_MEMORY_RUNS (results kept in memory,
-default 12).
+default 12), VG_RUNS_DIR (saved runs offered under "Your runs", see vg_page.your_runs).
 """
 
 from __future__ import annotations
 
+import html
 import threading
 import time
 from collections.abc import Callable
@@ -38,6 +39,7 @@ from vg_core.results import RunResult
 from vg_core.spec import CHOICES, RANGES, RunSpec, SpecError
 from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
+from vg_page import your_runs
 
 torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
@@ -148,6 +150,7 @@ def sidebar() -> None:
         if st.session_state.get("form_error"):
             st.error(st.session_state["form_error"])
         st.caption("The address bar holds these settings: copy it to share this comparison.")
+    your_runs.sidebar_section()
 
 
 # ---------------------------------------------------------------- main area
@@ -263,15 +266,17 @@ def run_columns(count: int) -> list[DeltaGenerator]:
     return st.columns(max(count, 2))[:count]
 
 
-def layout(comparison: Comparison) -> Page:
+def layout(comparison: Comparison, yours: list[tuple[str, RunResult]]) -> Page:
+    """The comparison's runs, then the visitor's own runs (`yours`: name, result) as more columns."""
     specs = comparison.specs
-    names = [charts.run_name(index, spec) for index, spec in enumerate(specs, 1)]
-    page = Page(names, [memory().get(spec) for spec in specs])
-    for column, name in zip(run_columns(len(specs)), names):
+    names = [charts.run_name(index, spec) for index, spec in enumerate(specs, 1)] + [name for name, _ in yours]
+    page = Page(names, [memory().get(spec) for spec in specs] + [result for _, result in yours])
+    for column, name in zip(run_columns(len(names)), names):
         with column:
             color = charts.run_color(names, name)
             st.markdown(
-                f"<span style='color:{color};font-size:1.15rem;font-weight:600'>■ {name}</span>", unsafe_allow_html=True
+                f"<span style='color:{color};font-size:1.15rem;font-weight:600'>■ {html.escape(name)}</span>",
+                unsafe_allow_html=True,
             )
             page.status.append(st.empty())
             page.verdicts.append(st.empty())
@@ -371,7 +376,7 @@ def export_buttons(page: Page) -> None:
             continue
         with column:
             st.caption(name)
-            stem = result.spec.key()
+            stem = result.key
             for frame in ("history", "layer_stats", "histograms"):
                 st.download_button(
                     f"{frame}.csv",
@@ -487,8 +492,9 @@ def main() -> None:
     claim = st.empty()
     data_notes = st.container()  # e.g. "MNIST could not be loaded; using mnist-sample": said up front
 
-    page = layout(comparison)
-    sweep = sweep_section(comparison, page.names) if preset.depths else None  # a sweep preset: its main view
+    page = layout(comparison, your_runs.columns(st.session_state))
+    built_in = slice(0, len(comparison.specs))  # the comparison's columns; the visitor's own runs follow
+    sweep = sweep_section(comparison, page.names[built_in]) if preset.depths else None  # a sweep preset: its main view
     controls(page, comparison)
     flow_column, curves_column = st.columns([2, 3])
     with flow_column:
@@ -503,7 +509,7 @@ def main() -> None:
     page.section("heatmap", "Over training: gradient norm per layer and step", per_run=True)
     page.section("article", "The article's view: all gradients in one histogram", per_run=True)
 
-    notices = {r.meta["dataset"]["notice"] for r in page.results if r is not None and r.meta["dataset"]["notice"]}
+    notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
     for notice in sorted(notices):
         data_notes.info(notice, icon=":material/info:")
     for index, result in enumerate(page.results):
@@ -515,10 +521,11 @@ def main() -> None:
     page.draw_shared()
     built = page.draw_runs()
     if not preset.depths:
-        sweep = sweep_section(comparison, page.names)
+        sweep = sweep_section(comparison, page.names[built_in])
     if reproduction is not None:
         table, missing = (sweep.table, len(sweep.missing)) if sweep else (None, 0)
-        claim.info(ps.claim_text(reproduction, comparison, page.results, table, missing), icon=":material/menu_book:")
+        text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing)
+        claim.info(text, icon=":material/menu_book:")
     sidebar()  # after the cached charts (they reach the browser first), before any training (to interrupt it)
     if sweep is not None and sweep.clicked:
         train_sweep(sweep)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
+from vg_core.results import RunResult
 from vg_core.spec import RunSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,3 +69,28 @@ def start_cli(*args: str, cache_dir: Path) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def as_watched(result: RunResult, layers: list[str], name: str = "my-net") -> RunResult:
+    """`result`'s frames as a run recorded by vg_core.watch carries them: no spec, its own name and layer names."""
+    meta = {
+        "source": "watch",
+        "name": name,
+        "key": f"watch-{name}-0123abcd",
+        "layers": layers,
+        "status": "complete",
+        "diverged_at_step": None,
+        "total_steps": result.meta["total_steps"],
+        "device": "cpu",
+    }
+    return dataclasses.replace(result, spec=None, meta=meta)
+
+
+def zipped_run(result: RunResult, folder: Path) -> bytes:
+    """A .zip of the folder `result.save` writes (one top-level folder), as a user would upload it."""
+    result.save(folder)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(folder.iterdir()):
+            archive.write(path, f"{folder.name}/{path.name}")
+    return buffer.getvalue()

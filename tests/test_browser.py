@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 from conftest import REPO, require
+from engine_helpers import as_watched, tiny_spec, zipped_run
 
 from vg_core.cache import resolved
 from vg_core.presets import Comparison
+from vg_core.train import train
 
 pytestmark = pytest.mark.browser
 
@@ -112,5 +114,28 @@ def test_a_reproduction_and_its_depth_sweep(browser, isolated_cache: Path) -> No
         assert page.get_by_text("ReLU test accuracy at depth 10").count() == 1
         path = SCREENSHOTS / "swish-depth.png"
         page.locator('[data-testid="stExpander"]').filter(has_text="Depth sweep").screenshot(path=str(path))
+        print(f"\nscreenshot: {path}")
+        assert "Traceback" not in server.log_text()
+
+
+def test_uploading_a_saved_run_adds_a_column(browser, isolated_cache: Path, tmp_path: Path) -> None:
+    """A watched run's .zip through the real upload widget: one more column, with its module-path layer names."""
+    archive = tmp_path / "my-net.zip"
+    archive.write_bytes(
+        zipped_run(as_watched(train(tiny_spec()), ["conv1", "layer1.0.conv1", "fc1", "fc"]), tmp_path / "my-net")
+    )
+    tiny = "preset=activations&dataset=mnist-sample&n_train=200&epochs=1&width=16&batch_size=50&run1=sigmoid"
+    with pb.streamlit_server(isolated_cache) as server:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(f"{server.url}/?{tiny}")
+        pb.wait_idle(page, charts=pb.charts_per_page(1), timeout_s=180)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(archive))
+        pb.wait_idle(page, charts=pb.charts_per_page(2), timeout_s=60)
+        assert page.locator(pb.DRAWN_CHART).count() == pb.charts_per_page(2)
+        assert page.get_by_text("Y1 · my-net").count() >= 1
+        assert page.locator(pb.EXCEPTION).count() == 0
+        SCREENSHOTS.mkdir(exist_ok=True)
+        path = SCREENSHOTS / "your-run.png"
+        pb.full_page_screenshot(page, path)
         print(f"\nscreenshot: {path}")
         assert "Traceback" not in server.log_text()

@@ -36,7 +36,8 @@ def test_run_json_is_strict_and_complete_and_then_cached(isolated_cache):
     assert {"train_loss", "test_loss", "test_acc"} <= set(payload["final"])
     assert 0 <= payload["final"]["test_acc"] <= 1 and payload["final"]["test_loss"] > 0
     layers = payload["layers"]
-    assert [layer["name"] for layer in layers] == ["fc1", "fc2", "fc3"]
+    assert [layer["layer"] for layer in layers] == ["fc1", "fc2", "fc3"]
+    assert [layer["index"] for layer in layers] == [1, 2, 3]
     for layer in layers:
         assert set(layer) >= LAYER_KEYS
         assert layer["weight_grad_norm_init"] > 0

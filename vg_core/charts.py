@@ -7,6 +7,7 @@ charts that sit side by side take a shared domain (`*_domain` helpers) so their 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import altair as alt
@@ -17,10 +18,12 @@ import vl_convert as vlc
 from .probes import POOLED_LAYER
 from .results import RunResult
 from .spec import RunSpec
+from .summary import stuck_word
 
 Runs = Sequence[tuple[str, RunResult]]
 
-RUN_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2")  # run 1..4, the same in every chart
+# Run 1..4, then the visitor's own runs (vg_page.your_runs); a run keeps its colour in every chart.
+RUN_COLORS = ("#4c78a8", "#f58518", "#54a24b", "#b279a2", "#e45756", "#72b7b2", "#9d755d", "#eeca3b")
 HEATMAP_SCHEME = "viridis"
 ROW_HEIGHT = 26  # pixels per layer in the ridgelines and the heatmap
 RIDGE_OVERLAP = 1.6  # a ridge may reach this many rows up
@@ -87,8 +90,22 @@ def run_color(names: Sequence[str], name: str) -> str:
     return RUN_COLORS[list(names).index(name) % len(RUN_COLORS)]
 
 
-def layer_name(layer: int) -> str:
-    return f"fc{layer}"
+def layer_count(result: RunResult, quantity: str) -> int:
+    """How many layers have a histogram of `quantity` (a built-in MLP: depth + 1 gradients, depth activations)."""
+    layers = result.histograms.loc[result.histograms["quantity"] == quantity, "layer"]
+    return int(layers.max()) if len(layers) else len(result.layer_names)
+
+
+def shared_layer_names(runs: Runs) -> list[str] | None:
+    """The layer names every run agrees on (each run's names a prefix of the longest), else None: numbers."""
+    lists = [result.layer_names for _, result in runs]
+    longest = max(lists, key=len, default=[])
+    return longest if all(names == longest[: len(names)] for names in lists) else None
+
+
+def _label_expr(names: Sequence[str] | None) -> str:
+    """A Vega expression naming layer `datum.value` (1 = names[0]); the plain number without names."""
+    return "datum.value" if names is None else f"{json.dumps(list(names))}[datum.value - 1]"
 
 
 def snapshot_at(result: RunResult, step: int | None) -> int:
@@ -110,10 +127,10 @@ def step_label(step: int, steps_per_epoch: int | None) -> str:
     return f"step {step} (epoch {step / steps_per_epoch:.2f})"
 
 
-def _layer_axis(n_layers: int, title: str | None = "layer") -> alt.Axis:
+def _layer_axis(n_layers: int, names: Sequence[str] | None, title: str | None = "layer") -> alt.Axis:
     return alt.Axis(
         values=list(range(1, n_layers + 1)),
-        labelExpr="'fc' + datum.value",
+        labelExpr=_label_expr(names),
         labelOverlap=False,
         title=title,
         grid=False,
@@ -140,9 +157,8 @@ def gradient_flow_frame(runs: Runs, step: int | None, quantity: str = "weight_gr
         at = snapshot_at(result, step)
         stats = result.layer_stats
         part = stats[(stats["quantity"] == quantity) & (stats["step"] == at) & (stats["layer"] > 0)]
-        rows.append(
-            part.assign(run=name, layer_name=part["layer"].map(layer_name))[["run", "layer", "layer_name", "value"]]
-        )
+        names = dict(enumerate(result.layer_names, 1))
+        rows.append(part.assign(run=name, layer_name=part["layer"].map(names))[["run", "layer", "layer_name", "value"]])
     frame = (
         pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["run", "layer", "layer_name", "value"])
     )
@@ -173,7 +189,9 @@ def _layer_lines(
         alt.Chart(frame, title="")
         .mark_line(point=alt.OverlayMarkDef(size=point_size))
         .encode(
-            x=alt.X("layer:Q", axis=_layer_axis(n_layers, x_title), scale=alt.Scale(nice=False)),
+            x=alt.X(
+                "layer:Q", axis=_layer_axis(n_layers, shared_layer_names(runs), x_title), scale=alt.Scale(nice=False)
+            ),
             y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title, axis=alt.Axis(format=y_format)),
             color=alt.Color(
                 "run:N",
@@ -317,7 +335,7 @@ def _side_labels(result: RunResult, step: int | None, quantity: str, kind: str) 
         share = zeros / (counted + extra).replace(0, np.nan)
         texts = share.map(lambda v: f"{v:.0%} zero" if np.isfinite(v) and v >= 0.005 else "")
     else:
-        word = "saturated" if result.spec.activation in ("sigmoid", "tanh") else "dead"
+        word = stuck_word(result)
         stuck = at_step[at_step["quantity"] == "saturated_or_dead"].set_index("layer")["value"]
         texts = stuck.map(lambda v: f"{v:.0%} {word}" if np.isfinite(v) else "")
     frame = texts.rename("text").reset_index()
@@ -338,7 +356,7 @@ def ridgeline(
     """
     frame = ridge_frame(result, quantity, step)
     is_grad = quantity in ("weight_grad", "grad_out")
-    n_layers = result.spec.depth + 1 if is_grad else result.spec.depth
+    n_layers = layer_count(result, quantity)
     x_title = {
         "weight_grad": "log₁₀ |∂L/∂W|",
         "grad_out": "log₁₀ |∂L/∂z| (back-propagated)",
@@ -346,7 +364,7 @@ def ridgeline(
         "pre_activation": "pre-activation value",
     }[quantity]
     x = alt.X("bin_start:Q", title=x_title, scale=alt.Scale(domain=list(x_domain), nice=False, clamp=True))
-    y_axis = _layer_axis(n_layers, None)
+    y_axis = _layer_axis(n_layers, result.layer_names, None)
     y_scale = alt.Scale(domain=[1.0 - RIDGE_OVERLAP, n_layers + 0.25], reverse=True, nice=False, zero=False)
     y = alt.Y(
         "base:Q",
@@ -362,7 +380,7 @@ def ridgeline(
             y2="top:Q",
             detail="layer:N",
             tooltip=[
-                alt.Tooltip("layer:Q", title="layer (fc)"),
+                alt.Tooltip("layer:Q", title="layer (1 = input side)"),
                 alt.Tooltip("bin_start:Q", format=".2f", title="from"),
                 alt.Tooltip("bin_end:Q", format=".2f", title="to"),
                 alt.Tooltip("count:Q", format=","),
@@ -416,7 +434,7 @@ def gradient_heatmap(
     result: RunResult, color_domain: tuple[float, float], step: int | None = None, title: str | None = None
 ) -> alt.LayerChart:
     frame = heatmap_frame(result)
-    n_layers = result.spec.depth + 1
+    n_layers = len(result.layer_names)
     total = int(result.meta.get("total_steps") or (frame["step_end"].max() if len(frame) else 1))
     cells = (
         alt.Chart(frame)
@@ -429,7 +447,7 @@ def gradient_heatmap(
                 sort="ascending",
                 title=None,
                 scale=alt.Scale(domain=list(range(1, n_layers + 1))),
-                axis=alt.Axis(labelExpr="'fc' + datum.value"),
+                axis=alt.Axis(labelExpr=_label_expr(result.layer_names)),
             ),
             color=alt.Color(
                 "log_norm:Q",
@@ -438,7 +456,7 @@ def gradient_heatmap(
                 legend=alt.Legend(orient="bottom", gradientLength=160),
             ),
             tooltip=[
-                alt.Tooltip("layer:O", title="layer (fc)"),
+                alt.Tooltip("layer:O", title="layer (1 = input side)"),
                 alt.Tooltip("step_start:Q", title="from step"),
                 alt.Tooltip("step_end:Q", title="to step"),
                 alt.Tooltip("log_norm:Q", format=".2f"),
@@ -519,7 +537,7 @@ def trace_layers(depth: int, most: int = TRACE_LAYERS) -> list[int]:
 def activation_trace_frame(result: RunResult) -> pd.DataFrame:
     """Per snapshot step and traced hidden layer: mean, std, mean ± std (finite rows only)."""
     stats = result.layer_stats
-    layers = trace_layers(result.spec.depth)
+    layers = trace_layers(layer_count(result, "activation"))
     part = stats[stats["quantity"].isin(["act_mean", "act_std"]) & stats["layer"].isin(layers)]
     columns = ["step", "layer", "layer_name", "epoch", "mean", "std", "low", "high"]
     if part.empty:
@@ -529,7 +547,7 @@ def activation_trace_frame(result: RunResult) -> pd.DataFrame:
     wide = wide[np.isfinite(wide["mean"]) & np.isfinite(wide["std"])]
     per_epoch = result.meta.get("steps_per_epoch") or 0
     wide["epoch"] = wide["step"] / per_epoch if per_epoch else np.nan
-    wide["layer_name"] = wide["layer"].map(layer_name)
+    wide["layer_name"] = wide["layer"].map(dict(enumerate(result.layer_names, 1)))
     wide["low"], wide["high"] = wide["mean"] - wide["std"], wide["mean"] + wide["std"]
     return wide[columns].reset_index(drop=True)
 
@@ -551,11 +569,13 @@ def activation_trace(
     """One run's hidden-layer activations over training: mean (line) and ± std (band), one colour per layer
     (Glorot & Bengio 2010, figure 2's view); x is the training step on a symlog axis, so the early snapshots show."""
     frame = activation_trace_frame(result)
-    layers = trace_layers(result.spec.depth)
+    layers = trace_layers(layer_count(result, "activation"))
     color = alt.Color(
         "layer:O",
         scale=alt.Scale(domain=layers, scheme=LAYER_SCHEME),
-        legend=alt.Legend(orient="bottom", title=None, labelExpr="'fc' + datum.value", columns=3, symbolOpacity=1),
+        legend=alt.Legend(
+            orient="bottom", title=None, labelExpr=_label_expr(result.layer_names), columns=3, symbolOpacity=1
+        ),
     )
     total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
     x = alt.X(

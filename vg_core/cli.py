@@ -1,4 +1,4 @@
-"""Command line: `python -m vg_core run|compare|sweep`; flags mirror RunSpec's field names."""
+"""Command line: `python -m vg_core run|compare|sweep|reproduce|show`; flags mirror RunSpec's field names."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from .cache import ResultCache
 from .data import DataError
 from .reproductions import REPRODUCTIONS, find
 from .results import RunResult, json_safe
+from .runfiles import RunFileError, open_run
 from .spec import CHOICES, RANGES, RunSpec, SpecError
 from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
 from .sweep import Sweep, cached_table, parse_depths, run_sweep
@@ -82,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("slug", choices=[r.slug for r in REPRODUCTIONS], help="which reproduction")
     _spec_flags(reproduce, skip=("activation", "init", "depth"))
     _common_flags(reproduce)
+    show = commands.add_parser("show", help="print the per-layer table of a saved run (its folder or a .zip of it)")
+    show.add_argument("path", help="a run's folder (RunResult.save, vg_core.watch) or a .zip of that folder")
+    show.add_argument("--json", action="store_true", help="print one strict JSON object instead of tables")
     return parser
 
 
@@ -135,12 +139,16 @@ def format_run(result: RunResult) -> str:
             "saturated/dead @end": table["saturated_or_dead_final"].map(_maybe("{:.1%}")),
         }
     )
-    dataset = result.meta["dataset"]
-    lines = [
-        f"{result.spec.label} on {dataset['name']} ({dataset['n_train']:,} train / {dataset['n_test']:,} test, "
-        f"source: {dataset['source']}), {result.meta['device']}, status {result.meta['status']}",
-    ]
-    if dataset.get("notice"):
+    dataset = result.meta.get("dataset")  # a watched run has none: it trained on the user's own data
+    data = (
+        f" on {dataset['name']} ({dataset['n_train']:,} train / {dataset['n_test']:,} test, "
+        f"source: {dataset['source']})"
+        if dataset
+        else " (your own model and data)"
+    )
+    device = result.meta.get("device", "device not recorded")
+    lines = [f"{result.label}{data}, {device}, status {result.meta['status']}"]
+    if dataset and dataset.get("notice"):
         lines.append(f"notice: {dataset['notice']}")
     lines += [shown.to_string(index=False), ""]
     metrics = final_metrics(result)
@@ -255,6 +263,18 @@ def command_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_show(args: argparse.Namespace) -> int:
+    try:
+        result = open_run(args.path)
+    except RunFileError as err:
+        raise UsageError(f"cannot show {args.path}: {err}") from None
+    if args.json:
+        _emit(summary_dict(result, cached=True))
+    else:
+        print(format_run(result))
+    return 0
+
+
 def _names(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
@@ -271,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
             "compare": command_compare,
             "sweep": command_sweep,
             "reproduce": command_reproduce,
+            "show": command_show,
         }[args.command](args)
     except (UsageError, SpecError) as err:
         print(f"vg_core: error: {err}", file=sys.stderr)

@@ -134,14 +134,13 @@ def plain(text: str) -> str:
 
 
 def status_line(result: RunResult) -> str:
-    """'complete · mnist-sample 200 train / 1,000 test · cpu · trained in 1.2 s'."""
+    """'complete · mnist-sample 200 train / 1,000 test · cpu · trained in 1.2 s'; a watched run: its own data."""
     meta = result.meta
-    dataset = meta["dataset"]
-    seconds = meta.get("timings", {}).get("total_s", 0.0)
-    return (
-        f"{meta['status']} · {dataset['name']} {dataset['n_train']:,} train / {dataset['n_test']:,} test · "
-        f"{meta['device']} · trained in {seconds:.1f} s"
-    )
+    dataset = meta.get("dataset")
+    data = f"{dataset['name']} {dataset['n_train']:,} train / {dataset['n_test']:,} test" if dataset else "own data"
+    seconds = meta.get("timings", {}).get("total_s")
+    took = f" · trained in {seconds:.1f} s" if seconds is not None else ""
+    return f"{meta['status']} · {data} · {meta.get('device', 'device not recorded')}{took}"
 
 
 def verdict_lines(result: RunResult) -> list[str]:

@@ -46,9 +46,11 @@ class RunResult:
     layer_stats: per snapshot step and linear layer (1 = fc1): scalar probe quantities, long form
     histograms:  per snapshot step, layer and quantity: fixed-bin counts (layer 0 = all pooled)
     meta:        spec, key, dataset name/source/sizes, device, status, diverged step, timings
+    spec:        None for a run recorded by vg_core.watch on a user's own model (meta["source"] == "watch",
+                 with its name, key and layer names; see vg_core.runfiles)
     """
 
-    spec: RunSpec
+    spec: RunSpec | None
     meta: dict[str, Any]
     history: pd.DataFrame
     steps: pd.DataFrame
@@ -64,6 +66,22 @@ class RunResult:
     def diverged_at_step(self) -> int | None:
         return self.meta.get("diverged_at_step")
 
+    @property
+    def layer_names(self) -> list[str]:
+        """Each layer's name, index 0 <-> layer 1: module paths from meta["layers"], else fc1, fc2, ..."""
+        n_layers = int(self.layer_stats["layer"].max()) if len(self.layer_stats) else 0
+        return list(self.meta.get("layers") or [f"fc{i}" for i in range(1, n_layers + 1)])
+
+    @property
+    def label(self) -> str:
+        """The spec's label, or a watched run's own name."""
+        return self.spec.label if self.spec is not None else str(self.meta["name"])
+
+    @property
+    def key(self) -> str:
+        """The spec's key, or a watched run's recording id."""
+        return self.spec.key() if self.spec is not None else str(self.meta["key"])
+
     def stat(self, quantity: str, step: int | None = None) -> pd.Series:
         """One probe quantity per layer (index = layer) at `step` (default: the last snapshot)."""
         frame = self.layer_stats[self.layer_stats["quantity"] == quantity]
@@ -75,7 +93,7 @@ class RunResult:
         folder.mkdir(parents=True, exist_ok=True)
         for name in FRAMES:
             getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
-        meta = {**self.meta, "spec": self.spec.to_dict()}
+        meta = self.meta if self.spec is None else {**self.meta, "spec": self.spec.to_dict()}
         (folder / "meta.json").write_text(json.dumps(json_safe(meta), indent=2, allow_nan=False))
 
     @classmethod

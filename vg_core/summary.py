@@ -30,21 +30,27 @@ def layer_table(result: RunResult) -> pd.DataFrame:
     first, last = steps[0], steps[-1]
     init, final = result.stat("weight_grad_norm", first), result.stat("weight_grad_norm", last)
     table = pd.DataFrame({"weight_grad_norm_init": init, "weight_grad_norm_final": final})
-    last_hidden = result.spec.depth  # fc{depth} is the last hidden layer; fc{depth+1} the output
+    last_hidden = last_hidden_layer(result)
     table["ratio_to_last_hidden_init"] = init / init.get(last_hidden, np.nan)
     table["ratio_to_last_hidden_final"] = final / final.get(last_hidden, np.nan)
     table["act_std_final"] = result.stat("act_std", last)
     table["saturated_or_dead_final"] = result.stat("saturated_or_dead", last)
     table.index.name = "layer"
     table = table.reset_index()
-    table.insert(1, "name", [f"fc{layer}" for layer in table["layer"]])
+    names = result.layer_names
+    table.insert(1, "name", [names[layer - 1] for layer in table["layer"]])
     return table
+
+
+def last_hidden_layer(result: RunResult) -> int:
+    """The layer before the output layer (fc{depth} of the built-in MLP): the gradient ratio's reference."""
+    return len(result.layer_names) - 1
 
 
 def gradient_ratio(result: RunResult, step: int | None = None) -> float:
     """First layer's weight-gradient norm over the last hidden layer's at `step` (default: last snapshot)."""
     norms = result.stat("weight_grad_norm", step)
-    return float(norms.get(1, np.nan) / norms.get(result.spec.depth, np.nan))
+    return float(norms.get(1, np.nan) / norms.get(last_hidden_layer(result), np.nan))
 
 
 def final_metrics(result: RunResult) -> dict[str, float | None]:
@@ -60,55 +66,69 @@ def verdicts(result: RunResult) -> list[Verdict]:
     if result.diverged_at_step is not None:
         found.append(Verdict(f"Diverged at step {result.diverged_at_step}: the loss became NaN or infinite.", "error"))
     ratio = gradient_ratio(result, result.snapshot_steps[0])
-    if result.spec.depth > 1 and np.isfinite(ratio) and ratio > 0:
+    first = result.layer_names[0]
+    if last_hidden_layer(result) > 1 and np.isfinite(ratio) and ratio > 0:
         if ratio < VANISHING_RATIO:
             found.append(
                 Verdict(
-                    f"Vanishing: at initialisation fc1's weight gradients are 1/{1 / ratio:,.0f} of the last hidden "
-                    "layer's.",
+                    f"Vanishing: at initialisation {first}'s weight gradients are 1/{1 / ratio:,.0f} of the last "
+                    "hidden layer's.",
                     "warning",
                 )
             )
         elif ratio > EXPLODING_RATIO:
             found.append(
                 Verdict(
-                    f"Exploding: at initialisation fc1's weight gradients are {ratio:,.0f}× the last hidden layer's.",
+                    f"Exploding: at initialisation {first}'s weight gradients are {ratio:,.0f}× the last hidden "
+                    "layer's.",
                     "warning",
                 )
             )
         else:
             found.append(
                 Verdict(
-                    f"Healthy flow: fc1's weight gradients are {ratio:.2g}× the last hidden layer's at initialisation.",
+                    f"Healthy flow: {first}'s weight gradients are {ratio:.2g}× the last hidden layer's at "
+                    "initialisation.",
                     "ok",
                 )
             )
     stuck = result.stat("saturated_or_dead")
     if len(stuck) and stuck.max() > SATURATED_ALARM:
-        word = "saturated" if result.spec.activation in ("sigmoid", "tanh") else "dead"
-        found.append(Verdict(f"{stuck.max():.0%} of fc{int(stuck.idxmax())}'s units are {word}.", "warning"))
+        word = stuck_word(result)
+        name = result.layer_names[int(stuck.idxmax()) - 1]
+        found.append(Verdict(f"{stuck.max():.0%} of {name}'s units are {word}.", "warning"))
     metrics = final_metrics(result)
-    if metrics["test_acc"] is not None and result.spec.epochs > 0 and result.diverged_at_step is None:
+    trained = result.spec is None or result.spec.epochs > 0
+    if metrics["test_acc"] is not None and trained and result.diverged_at_step is None:
         level = "ok" if metrics["test_acc"] > 0.5 else "warning"
         found.append(Verdict(f"Final test accuracy {metrics['test_acc']:.1%}.", level))
     return found
 
 
+def stuck_word(result: RunResult) -> str:
+    """What a stuck unit is called: saturated (sigmoid, tanh), dead (the rest); both for a watched model."""
+    if result.spec is None:
+        return "saturated or dead"
+    return "saturated" if result.spec.activation in ("sigmoid", "tanh") else "dead"
+
+
 def summary_dict(result: RunResult, cached: bool) -> dict[str, Any]:
     """The CLI's --json object: strict JSON (NaN and inf become null)."""
-    dataset = result.meta["dataset"]
+    dataset = result.meta.get("dataset")  # a watched run has none
     payload = {
-        "spec": result.spec.to_dict(),
-        "key": result.spec.key(),
+        "name": result.label,
+        "spec": None if result.spec is None else result.spec.to_dict(),
+        "key": result.key,
         "cached": cached,
         "status": result.meta["status"],
-        "device": result.meta["device"],
-        "dataset": {k: dataset[k] for k in ("name", "source", "n_train", "n_test", "notice")},
+        "device": result.meta.get("device"),
+        "dataset": dataset and {k: dataset[k] for k in ("name", "source", "n_train", "n_test", "notice")},
         "diverged_at_step": result.diverged_at_step,
         "final": final_metrics(result),
         "gradient_ratio_init": gradient_ratio(result, result.snapshot_steps[0]),
         "gradient_ratio_final": gradient_ratio(result),
         "verdicts": [v.text for v in verdicts(result)],
-        "layers": layer_table(result).to_dict(orient="records"),
+        # "layer" names each layer (fc1.., or a watched model's module path); "index" counts from 1 = input side
+        "layers": layer_table(result).rename(columns={"layer": "index", "name": "layer"}).to_dict(orient="records"),
     }
     return json_safe(payload)
