@@ -28,7 +28,7 @@ def runs() -> list[tuple[str, RunResult]]:
     """Two tiny real runs: a vanishing sigmoid and a ReLU."""
     base = RunSpec(dataset="mnist-sample", n_train=300, depth=4, width=16, epochs=2, batch_size=50, lr=0.05)
     specs = [base.replace(activation="sigmoid"), base.replace(activation="relu")]
-    return [(charts.run_name(i, spec), train(spec)) for i, spec in enumerate(specs, 1)]
+    return list(zip(charts.run_names(specs), (train(spec) for spec in specs)))
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +168,7 @@ def test_article_histogram_is_the_articles_binning(runs) -> None:
     assert len(frame) == 100
     assert frame["bin_start"].min() == pytest.approx(-1) and frame["bin_end"].max() == pytest.approx(1)
     spec = charts.article_histogram(result, None, 1000, "#000").to_dict()
-    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
 
 
 def test_a_view_exports_as_one_svg(runs) -> None:
@@ -181,8 +181,9 @@ def test_a_view_exports_as_one_svg(runs) -> None:
 
 def test_activation_std_is_hes_per_layer_view(runs) -> None:
     spec = charts.activation_std(runs, 0).to_dict()
-    assert spec["encoding"]["y"]["scale"]["type"] == "log" and spec["encoding"]["color"]["field"] == "run"
-    values = next(iter(spec["datasets"].values()))
+    lines = spec["layer"][0]
+    assert lines["encoding"]["y"]["scale"]["type"] == "log" and lines["encoding"]["color"]["field"] == "run"
+    values = next(rows for rows in spec["datasets"].values() if rows and "layer_name" in rows[0])
     assert len(values) == 2 * 4  # the hidden layers only: the output layer has no activation
     assert {row["layer_name"] for row in values} == {"fc1", "fc2", "fc3", "fc4"}
 

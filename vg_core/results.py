@@ -61,6 +61,12 @@ class RunResult:
         return sorted(self.layer_stats["step"].unique().tolist())
 
     @property
+    def layer_names(self) -> list[str]:
+        """Layer names in order (index 0 is layer 1): module paths; fc1.. for results saved before names were kept."""
+        n_layers = int(self.layer_stats["layer"].max()) if len(self.layer_stats) else 0
+        return list(self.meta.get("layers") or [f"fc{i}" for i in range(1, n_layers + 1)])
+
+    @property
     def diverged_at_step(self) -> int | None:
         return self.meta.get("diverged_at_step")
 
