@@ -316,10 +316,24 @@ def test_url_parsing_names_each_bad_value() -> None:
     comparison, warnings = Comparison.from_params(
         {"preset": "init", "depth": "0", "width": "12", "run1": "relu", "run1_init": "bogus", "run2": "tanh"}
     )
-    assert [s.depth for s in comparison.specs] == [20, 20]  # the preset's depth
-    assert [s.width for s in comparison.specs] == [12, 12]
+    assert [s.depth for s in comparison.specs] == [20, 20, 20]  # the preset's depth
+    assert [s.width for s in comparison.specs] == [12, 12, 12]
     assert comparison.specs[0].init == "default" and comparison.specs[1].activation == "tanh"
     assert any(w.startswith("depth:") for w in warnings) and any(w.startswith("run1_init:") for w in warnings)
+    assert comparison.specs[2] == PRESETS["init"].specs()[2].replace(width=12)  # run 3 is the preset's
+
+
+def test_a_partial_link_keeps_the_presets_other_runs_and_off_drops_one() -> None:
+    comparison, warnings = Comparison.from_params({"preset": "rescue", "run1": "tanh"})
+    rescue = PRESETS["rescue"].specs()
+    assert not warnings and comparison.specs == (rescue[0].replace(activation="tanh"), *rescue[1:])
+    tweaked, warnings = Comparison.from_params({"preset": "rescue", "run2_norm": "layer", "run3": "off"})
+    assert not warnings and tweaked.specs == (rescue[0], rescue[1].replace(norm="layer"))
+    assert tweaked.to_params()["run3"] == "off" and Comparison.from_params(tweaked.to_params()) == (tweaked, [])
+    kept, warnings = Comparison.from_params({"preset": "rescue", "run1": "off"})
+    assert kept.specs == tuple(rescue) and warnings[0].startswith("run1:")
+    view_only, warnings = Comparison.from_params({"preset": "rescue", "step": "12", "grad": "backprop"})
+    assert view_only == Comparison.from_preset("rescue") and not warnings  # the page's view: not a setting
 
 
 def test_unavailable_device_falls_back_to_auto() -> None:
