@@ -268,14 +268,12 @@ class Page:
         }
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [view for view in built[key] if view is not None]
-        kind = "dz" if self.grad_kind == "grad_out" else "dW"
-        when = "last" if step is None else f"step-{step}"
         for key, slot in self.exports.items():
             title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind)
             slot.download_button(
                 "SVG",
                 data=lambda key=key, title=title: charts.to_svg(views[key](), 520 if key == "flow" else 360, title),
-                file_name=f"{key}-{when}-{kind}.svg",
+                file_name=ps.svg_name(key, step, self.grad_kind),
                 mime="image/svg+xml",
                 on_click="ignore",
                 key=f"svg-{key}",
@@ -409,7 +407,7 @@ def export_buttons(page: Page) -> None:
         "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts. The first "
         "line of each file is `# spec: {...}`, the run's full settings as JSON (pandas: `read_csv(path, comment='#')`)."
     )
-    for column, name, result in zip(run_columns(len(page.names)), page.names, page.results):
+    for index, (column, name, result) in enumerate(zip(run_columns(len(page.names)), page.names, page.results)):
         if result is None:
             continue
         with column:
@@ -422,7 +420,7 @@ def export_buttons(page: Page) -> None:
                     file_name=f"{stem}-{frame}.csv",
                     mime="text/csv",
                     on_click="ignore",
-                    key=f"csv-{result.spec.key()}-{frame}",
+                    key=f"csv-{index}-{result.spec.key()}-{frame}",  # two runs may be the same
                     icon=":material/download:",
                 )
 

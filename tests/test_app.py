@@ -212,11 +212,3 @@ def test_a_partial_preset_link_keeps_the_other_runs() -> None:
     assert [app.session_state[f"w_run{i}_activation"] for i in (1, 2, 3, 4)] == ["tanh", "sigmoid", "sigmoid", "off"]
     assert app.session_state["w_run2_residual"] is True and app.session_state["w_run3_norm"] == "batch"
     assert len(charts(app)) == charts_per_page(3)
-
-
-def test_exports_are_named_after_the_runs_and_carry_their_spec() -> None:
-    app = run_app({"preset": "activations", **TINY})
-    assert_clean(app)
-    names = [button.proto.file_name for button in app.get("download_button")]
-    assert "sigmoid-5x16-default-init-history.csv" in names and "relu-5x16-default-init-layer_stats.csv" in names
-    assert any(name.startswith("flow-step-") and name.endswith("-dW.svg") for name in names)

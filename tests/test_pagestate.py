@@ -164,6 +164,8 @@ def test_exports_are_named_after_the_run_with_the_spec_inside(isolated_cache: Pa
     assert ps.export_stem(spec) == "sigmoid-5x128-default-init"
     normal = spec.replace(activation="relu", depth=10, init="normal", init_std=0.01, norm="batch", residual=True)
     assert ps.export_stem(normal) == "relu-10x128-normal-sigma-0.01-batch-norm-residual"
+    assert ps.svg_name("flow", 120, "grad_out") == "flow-step-120-dz.svg"
+    assert ps.svg_name("heatmap", None, "weight_grad") == "heatmap-last-dW.svg"
     result = train(spec.replace(width=4))
     text = ps.csv_export(result, "history")
     first, _ = text.split("\n", 1)

@@ -192,6 +192,16 @@ def _number_axis(**kwargs) -> alt.Axis:
     return alt.Axis(labelExpr=NUMBER_LABEL, **kwargs)
 
 
+def _log_axis(values: pd.Series | np.ndarray) -> alt.Axis:
+    """A log axis with human tick labels; over more than two decades only the powers of ten are labelled."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if len(finite) and np.log10(finite.max() / finite.min()) > 2:
+        power = "abs(log(datum.value) / LN10 - round(log(datum.value) / LN10)) < 1e-6"
+        return alt.Axis(labelExpr=f"{power} ? ({NUMBER_LABEL}) : ''")
+    return _number_axis()
+
+
 def _note(lines: Sequence[str]) -> alt.Chart:
     """Text in the top-left corner of a panel: why it is empty, or what it does not draw."""
     return (
@@ -314,7 +324,12 @@ def _layer_lines(
     x = alt.X(
         "layer:Q", axis=_layer_axis(layers, x_title), scale=alt.Scale(domain=[1, max(len(layers), 2)], nice=False)
     )
-    y = alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title, axis=_number_axis())
+    y = alt.Y(
+        "value:Q",
+        scale=alt.Scale(type="log"),
+        title=y_title,
+        axis=_log_axis(pd.concat([frame["value"], guide["value"]])),
+    )
     color = alt.Color(
         "run:N",
         scale=color_scale(names),
@@ -382,7 +397,7 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None) -> alt.Char
         "value:Q",
         title="loss (cross-entropy)" if is_loss else "accuracy",
         scale=alt.Scale(type="log") if is_loss else alt.Scale(domain=[0, 1]),
-        axis=_number_axis() if is_loss else alt.Axis(format="%"),
+        axis=_log_axis(history["value"] if len(history) else []) if is_loss else alt.Axis(format="%"),
     )
     total = max([int(result.meta.get("total_steps") or 0) for _, result in runs] + [1])
     x = alt.X(
@@ -694,7 +709,7 @@ def article_histogram(
                 "count:Q",
                 title="frequency (log)",
                 scale=alt.Scale(type="log", domain=[0.5, y_max * 2]),
-                axis=_number_axis(),
+                axis=_log_axis([0.5, y_max * 2]),
             ),
             y2="base:Q",
             tooltip=[
@@ -737,7 +752,10 @@ def activation_trace_frame(result: RunResult) -> pd.DataFrame:
     if part.empty:
         return pd.DataFrame(columns=columns)
     wide = part.pivot_table(index=["step", "layer"], columns="quantity", values="value").reset_index()
-    wide = wide.rename(columns={"act_mean": "mean", "act_std": "std"}).dropna(subset=["mean", "std"])
+    wide = wide.rename(columns={"act_mean": "mean", "act_std": "std"})
+    if not {"mean", "std"} <= set(wide.columns):  # every value NaN: nothing to trace
+        return pd.DataFrame(columns=columns)
+    wide = wide.dropna(subset=["mean", "std"])
     wide = wide[np.isfinite(wide["mean"]) & np.isfinite(wide["std"])]
     per_epoch = result.meta.get("steps_per_epoch") or 0
     wide["epoch"] = wide["step"] / per_epoch if per_epoch else np.nan
@@ -854,7 +872,9 @@ def ratio_chart(
             labelExpr="format(datum.value, '~s')",
         ),
     )
-    y = alt.Y("value:Q", title="ratio (log)", scale=alt.Scale(type="log", domain=list(y_domain)), axis=_number_axis())
+    y = alt.Y(
+        "value:Q", title="ratio (log)", scale=alt.Scale(type="log", domain=list(y_domain)), axis=_log_axis(y_domain)
+    )
     lines = (
         alt.Chart(frame)
         .mark_line(point=alt.OverlayMarkDef(size=16), clip=True)
@@ -923,7 +943,7 @@ def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str) -> alt.L
             "value:Q",
             title="first ÷ last hidden layer (gradient norm)",
             scale=alt.Scale(type="log"),
-            axis=_number_axis(),
+            axis=_log_axis(frame["value"]),
         )
         title, tip = "Gradient ratio against depth", alt.Tooltip("value:Q", format=".3g", title="first ÷ last hidden")
     chart = (

@@ -189,6 +189,12 @@ def export_stem(spec: RunSpec) -> str:
     return re.sub(r"[^a-z0-9.]+", "-", text).strip("-.")
 
 
+def svg_name(view: str, step: int | None, grad_kind: str) -> str:
+    """'flow-step-120-dW.svg': the view, the step (or 'last') and the gradients shown."""
+    when = "last" if step is None else f"step-{step}"
+    return f"{view}-{when}-{'dz' if grad_kind == 'grad_out' else 'dW'}.svg"
+
+
 def csv_export(result: RunResult, frame: str) -> str:
     """One of a run's frames as CSV, its first line `# spec: {...}`: the full RunSpec as JSON (read it back with
     pandas.read_csv(..., comment="#"))."""
