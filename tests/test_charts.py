@@ -152,7 +152,8 @@ def test_empty_panels_say_why(runs, diverged) -> None:
     flow = json.dumps(
         charts.gradient_flow([("1 · zero", zero), ("2 · diverged", diverged)], None).to_dict(), ensure_ascii=False
     )
-    assert "1 · zero: no layer drawn — exactly 0" in flow and "2 · diverged: no layer drawn — NaN" in flow
+    assert "1 · zero: no layer drawn" in flow and "exactly 0, which a log scale cannot show" in flow
+    assert "2 · diverged: no layer drawn" in flow and f"NaN: diverged at step {diverged.diverged_at_step:,}" in flow
     at_init = [(name, result) for name, result in runs]
     assert "not drawn" not in json.dumps(charts.gradient_flow(at_init, 0).to_dict())
     ridge = json.dumps(

@@ -29,7 +29,7 @@ HEATMAP_COLUMNS = 100  # steps are averaged into at most this many columns
 LABEL_GUTTER = 0.25  # ridgelines leave this share of their x range free on the right for the layer labels
 TRACE_LAYERS = 6  # the activations-over-training chart follows at most this many layers (first and last always)
 LAYER_SCHEME = "viridis"  # layers coloured along one ramp: the first layer dark, the last light
-MAX_LAYER_LABELS = 12  # a horizontal layer axis names at most this many layers (the first and last always)
+MAX_LAYER_LABELS = 8  # a horizontal layer axis names at most this many layers (the first and last always)
 RATIO_GUIDE = 1e-3  # update ÷ weight per step: Karpathy's rule of thumb for a healthy learning rate
 SIGMOID_SLOPE = 0.25  # sigmoid's largest derivative: a plain sigmoid layer shrinks the gradient at least this much
 NOTE_COLOR = "#666"
@@ -252,8 +252,8 @@ def not_drawn(runs: Runs, step: int | None, quantity: str) -> list[str]:
             why = "exactly 0, which a log scale cannot show"
         else:
             why = "NaN or infinite"
-        count = "no layer" if drawn == 0 else f"{expected - drawn} of {expected} layers"
-        lines.append(f"{name}: {count} drawn — {why}" if drawn == 0 else f"{name}: {count} not drawn — {why}")
+        count = "no layer drawn" if drawn == 0 else f"{expected - drawn} of {expected} layers not drawn"
+        lines += [f"{name}: {count}", f"   ({why})"]
     return lines
 
 
@@ -352,10 +352,15 @@ def _layer_lines(
             .mark_line(strokeDash=[2, 3], strokeWidth=1.5, opacity=0.8)
             .encode(x=x, y=y, color=alt.Color("run:N", scale=color_scale(names), legend=None), detail="run:N")
         )
-    missing = not_drawn(runs, step, quantity)
-    if missing:
-        parts.append(_note(missing))
-    return _fit_x(alt.layer(*parts, title="").properties(height=250))
+    missing = not_drawn(runs, step, quantity)  # said above the plot, where no line can hide it
+    title = (
+        alt.TitleParams(
+            missing[0], subtitle=missing[1:], anchor="start", fontSize=12, fontWeight="normal", color=NOTE_COLOR
+        )
+        if missing
+        else ""
+    )
+    return _fit_x(alt.layer(*parts, title=title).properties(height=250))
 
 
 # ---------------------------------------------------------------- learning curves (all runs)
@@ -891,7 +896,7 @@ def ratio_chart(
             strokeDash=alt.StrokeDash(
                 "kind:N",
                 scale=alt.Scale(domain=list(RATIO_KINDS.values()), range=[[1, 0], [4, 3]]),
-                legend=alt.Legend(orient="bottom", title=None, symbolType="stroke"),
+                legend=None,  # solid and dashed are named in the caption: a second legend would crowd the first
             ),
             detail="kind:N",
             tooltip=["layer_name", "kind", "step", alt.Tooltip("value:Q", format=".3g")],
