@@ -321,8 +321,9 @@ def _layer_lines(
     layers = layer_names(runs)
     if quantity == "act_std":
         layers = layers[: max((result.spec.depth for _, result in runs), default=len(layers))]
+    most = MAX_LAYER_LABELS if quantity != "act_std" else MAX_LAYER_LABELS // 2  # act_std sits in a narrow column
     x = alt.X(
-        "layer:Q", axis=_layer_axis(layers, x_title), scale=alt.Scale(domain=[1, max(len(layers), 2)], nice=False)
+        "layer:Q", axis=_layer_axis(layers, x_title, most), scale=alt.Scale(domain=[1, max(len(layers), 2)], nice=False)
     )
     y = alt.Y(
         "value:Q",
