@@ -37,7 +37,7 @@ NOTE_COLOR = "#666"
 HE_FACTORS = {"lecun_normal": 2**-0.5, "kaiming_normal": 1.0, "kaiming_uniform": 1.0}
 # Tick labels: plain numbers between 1e-3 and 1e4, otherwise one significant digit and an exponent ("1e-10").
 NUMBER_LABEL = (
-    "datum.value == 0 || (abs(datum.value) >= 1e-3 && abs(datum.value) < 1e4) ? format(datum.value, '.3~g') "
+    "datum.value == 0 || (abs(datum.value) >= 1e-3 && abs(datum.value) < 1e4) ? format(datum.value, '.4~g') "
     ": replace(format(datum.value, '.1~e'), 'e+', 'e')"
 )
 
@@ -141,7 +141,7 @@ def layer_ticks(n_layers: int, most: int = MAX_LAYER_LABELS) -> list[int]:
         return list(range(1, n_layers + 1))
     stride = int(np.ceil((n_layers - 1) / (most - 1)))
     ticks = list(range(1, n_layers, stride))
-    if n_layers - ticks[-1] < stride / 2:
+    if n_layers - ticks[-1] < stride:  # too close to the last label to stand beside it
         ticks.pop()
     return [*ticks, n_layers]
 
