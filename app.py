@@ -7,9 +7,11 @@ The sidebar's state lives in the URL query string, so a link restores the page e
     dataset, n_train, depth, width, epochs, batch_size, optimizer, lr, momentum, seed, device
                                                     shared by every run; names and ranges are RunSpec's
     run1..run4=<activation>                         one per run shown (1 to 4)
-    runN_init, runN_std, runN_residual, runN_norm    run N's init, normal-init σ, residual skips, normalisation
+    runN_init, runN_std, runN_residual, runN_norm    run N's init, normal-init σ, residual skips, normalisation;
+                                                    runN=off drops the preset's run N, unnamed runs are the preset's
+    step, grad=weights|backprop                     the training step scrubbed to and the gradients shown
 e.g. ?preset=activations&depth=8&run1=sigmoid&run2=relu. A bad value is replaced by the preset's, with a
-warning; see vg_core.presets.Comparison.from_params.
+warning; see vg_core.presets.Comparison.from_params and vg_core.pagestate.View.
 
 Environment: VG_CACHE_DIR / VG_CACHE_MAX_MB (the on-disk result cache), VG_TORCH_THREADS (default 1),
 VG_MAX_TRAININGS (trainings at once across all visitors, default 1), VG_MEMORY_RUNS (results kept in memory,
@@ -46,7 +48,7 @@ torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small n
 REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser redraws too)
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
-PER_RUN_VIEWS = ("grad_dist", "act_dist", "heatmap", "article", "act_trace")
+PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace")
 
 
 # ---------------------------------------------------------------- process-wide resources (bounded)
@@ -79,29 +81,32 @@ def training_slots() -> threading.Semaphore:
 # ---------------------------------------------------------------- sidebar: preset, form, URL state
 
 
-def show(comparison: Comparison) -> None:
+def show(comparison: Comparison, grad_kind: str | None = None) -> None:
     """Make `comparison` the applied one: sidebar, URL and the charts follow."""
     st.session_state.update(ps.widget_values(comparison))
     st.session_state["applied"] = comparison
-    st.session_state["grad_kind"] = PRESETS[comparison.preset].grad_kind
+    st.session_state["grad_kind"] = grad_kind or PRESETS[comparison.preset].grad_kind
 
 
 def pick_preset() -> None:
-    show(Comparison.from_preset(st.session_state["w_preset"]))
+    if st.session_state["w_preset"] is not None:
+        show(Comparison.from_preset(st.session_state["w_preset"]))
     st.session_state.update(notices=[], form_error=None)
 
 
 def apply_form() -> None:
-    """The form's submit: the sidebar's values become the applied comparison, or an error says why not."""
+    """Apply: the sidebar's values become the applied comparison, or an error says why not."""
     comparison, problems = from_widgets()
     if comparison is None:
         st.session_state["form_error"] = "Not applied: " + " ".join(problems)
     else:
         st.session_state.update(applied=comparison, notices=[], form_error=None)
+        st.session_state["w_preset"] = ps.widget_values(comparison)["w_preset"]
 
 
 def from_widgets() -> tuple[Comparison | None, list[str]]:
-    comparison, problems = Comparison.from_params(ps.widget_params(st.session_state), ps.available_devices())
+    params = ps.widget_params(st.session_state, st.session_state["applied"].preset)
+    comparison, problems = Comparison.from_params(params, ps.available_devices())
     return (None, problems) if problems else (comparison, [])
 
 
@@ -114,43 +119,58 @@ def number(label: str, name: str, key: str, step: float | None = None, help: str
 
 
 def sidebar() -> None:
+    """The preset picker, the Apply button (at the top, always in reach) and the settings. The settings are a
+    fragment: editing one reruns only the sidebar (marking the edit as not applied yet), never the page, so
+    nothing trains or stops while a value is dragged; Apply reruns the page."""
     with st.sidebar:
         st.selectbox(
-            "Preset", list(PRESETS), format_func=lambda key: PRESETS[key].title, key="w_preset", on_change=pick_preset
+            "Preset",
+            list(PRESETS),
+            format_func=lambda key: PRESETS[key].title,
+            key="w_preset",
+            on_change=pick_preset,
+            placeholder="Your own comparison (pick a preset to start again)",
         )
-        with st.form("controls", border=False):
-            st.markdown("**Shared by every run**")
-            st.selectbox("Dataset", CHOICES["dataset"], format_func=ps.DATASET_LABELS.get, key="w_dataset")
-            left, right = st.columns(2)
-            with left:
-                number("Training samples", "n_train", "w_n_train", 1000, "0 = the whole training set")
-                number("Hidden layers", "depth", "w_depth")
-                number("Epochs", "epochs", "w_epochs")
-                st.selectbox("Optimizer", CHOICES["optimizer"], key="w_optimizer")
-                number("Momentum", "momentum", "w_momentum", 0.05, "SGD only")
-            with right:
-                number("Units per layer", "width", "w_width", 16)
-                number("Batch size", "batch_size", "w_batch_size", 16)
-                number("Seed", "seed", "w_seed")
-                number("Learning rate", "lr", "w_lr", 0.005)
-                st.selectbox("Device", ps.available_devices(), key="w_device")
-            for index in range(1, MAX_RUNS + 1):
-                active = st.session_state.get(f"w_run{index}_activation", OFF) != OFF
-                with st.expander(f"Run {index}", expanded=active):
-                    options = CHOICES["activation"] if index == 1 else (OFF, *CHOICES["activation"])
-                    st.selectbox("Activation", options, key=f"w_run{index}_activation")
-                    left, right = st.columns(2)
-                    left.selectbox("Init", CHOICES["init"], key=f"w_run{index}_init", help=ps.init_help())
-                    with right:
-                        number("σ (normal init)", "init_std", f"w_run{index}_init_std", 0.01, "Used by init 'normal'")
-                    left, right = st.columns(2)
-                    left.selectbox("Normalisation", CHOICES["norm"], key=f"w_run{index}_norm")
-                    right.checkbox("Residual skips", key=f"w_run{index}_residual", help="h + f(h) between layers")
-            st.form_submit_button("Apply and train", type="primary", width="stretch", on_click=apply_form)
+        st.button("Apply and train", type="primary", width="stretch", on_click=apply_form, key="apply")
         if st.session_state.get("form_error"):
             st.error(st.session_state["form_error"])
-        st.caption("The address bar holds these settings: copy it to share this comparison.")
+        settings()
+        st.caption("The address bar holds these settings, the step and the gradients shown: copy it to share.")
     your_runs.sidebar_section()
+
+
+@st.fragment
+def settings() -> None:
+    """Every setting of the comparison; edits wait for Apply (and say so)."""
+    if ps.unapplied(st.session_state, st.session_state["applied"], ps.available_devices()):
+        st.warning("Changed, not applied yet: press **Apply and train**.", icon=":material/edit:")
+    st.markdown("**Shared by every run**")
+    st.selectbox("Dataset", CHOICES["dataset"], format_func=ps.DATASET_LABELS.get, key="w_dataset")
+    left, right = st.columns(2)
+    with left:
+        number("Training samples", "n_train", "w_n_train", 1000, "0 = the whole training set")
+        number("Hidden layers", "depth", "w_depth")
+        number("Epochs", "epochs", "w_epochs")
+        st.selectbox("Optimizer", CHOICES["optimizer"], key="w_optimizer")
+        number("Momentum", "momentum", "w_momentum", 0.05, "SGD only")
+    with right:
+        number("Units per layer", "width", "w_width", 16)
+        number("Batch size", "batch_size", "w_batch_size", 16)
+        number("Seed", "seed", "w_seed")
+        number("Learning rate", "lr", "w_lr", 0.005)
+        st.selectbox("Device", ps.available_devices(), key="w_device")
+    for index in range(1, MAX_RUNS + 1):
+        active = st.session_state.get(f"w_run{index}_activation", OFF) != OFF
+        with st.expander(f"Run {index}", expanded=active):
+            options = CHOICES["activation"] if index == 1 else (OFF, *CHOICES["activation"])
+            st.selectbox("Activation", options, key=f"w_run{index}_activation")
+            left, right = st.columns(2)
+            left.selectbox("Init", CHOICES["init"], key=f"w_run{index}_init", help=ps.init_help())
+            with right:
+                number("σ (normal init)", "init_std", f"w_run{index}_init_std", 0.01, "Used by init 'normal'")
+            left, right = st.columns(2)
+            left.selectbox("Normalisation", CHOICES["norm"], key=f"w_run{index}_norm")
+            right.checkbox("Residual skips", key=f"w_run{index}_residual", help="h + f(h) between layers")
 
 
 # ---------------------------------------------------------------- main area
@@ -168,6 +188,7 @@ class Page:
     verdicts: list[DeltaGenerator] = field(default_factory=list)
     slots: dict[str, list[DeltaGenerator]] = field(default_factory=dict)
     exports: dict[str, DeltaGenerator] = field(default_factory=dict)
+    titles: dict[str, str] = field(default_factory=dict)  # each section's heading, for its export
 
     @property
     def ready(self) -> list[tuple[str, RunResult]]:
@@ -177,6 +198,7 @@ class Page:
         head, button = st.columns([5, 1], vertical_alignment="bottom")
         head.subheader(title)
         self.exports[key] = button.empty()
+        self.titles[key] = title
         st.caption(caption or charts.CAPTIONS[key])
         if per_run:
             self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
@@ -203,7 +225,8 @@ class Page:
         on axes and colour scales shared by all the runs that have results."""
         ready = self.ready
         grad = charts.ridge_domain(ready, self.grad_kind, self.step)
-        act = charts.ridge_domain(ready, "activation", self.step, pad=0.05)
+        act = charts.activation_domains(ready, self.step)
+        ratio = charts.ratio_domain(ready)
         heat = charts.heatmap_domain(ready)
         peak = charts.article_max(ready, self.step)
         trace = charts.activation_trace_domain(ready)
@@ -215,7 +238,9 @@ class Page:
                 continue
             color = charts.run_color(self.names, name)
             built["grad_dist"].append(charts.ridgeline(result, self.grad_kind, self.step, grad, color, name))
-            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, act, color, name))
+            domain = act[charts.activation_of(result)]
+            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, domain, color, name))
+            built["ratio"].append(charts.ratio_chart(result, ratio, self.step, name))
             built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name))
             built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
             built["act_trace"].append(charts.activation_trace(result, trace, self.step, name))
@@ -238,6 +263,7 @@ class Page:
     def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
         ready, step = self.ready, self.step
+        per_epoch = next((result.meta.get("steps_per_epoch") for _, result in ready), None)
         views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
             "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm")],
             "curves": lambda: [charts.learning_curve(ready, metric, step) for metric in ("loss", "acc")],
@@ -246,10 +272,11 @@ class Page:
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [view for view in built[key] if view is not None]
         for key, slot in self.exports.items():
+            title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind)
             slot.download_button(
                 "SVG",
-                data=lambda key=key: charts.to_svg(views[key](), 520 if key == "flow" else 360),
-                file_name=f"{key}.svg",
+                data=lambda key=key, title=title: charts.to_svg(views[key](), 520 if key == "flow" else 360, title),
+                file_name=ps.svg_name(key, step, self.grad_kind),
                 mime="image/svg+xml",
                 on_click="ignore",
                 key=f"svg-{key}",
@@ -262,22 +289,25 @@ def chart(slot: DeltaGenerator, view: alt.TopLevelMixin) -> None:
 
 
 def run_columns(count: int) -> list[DeltaGenerator]:
-    """One column per run; a single run takes half the width rather than stretching across the page."""
-    return st.columns(max(count, 2))[:count]
+    """One column per run, the page's full width shared among them."""
+    return st.columns(count)
 
 
 def layout(comparison: Comparison, yours: list[tuple[str, RunResult]]) -> Page:
     """The comparison's runs, then the visitor's own runs (`yours`: name, result) as more columns."""
     specs = comparison.specs
-    names = [charts.run_name(index, spec) for index, spec in enumerate(specs, 1)] + [name for name, _ in yours]
+    names = charts.run_names(specs) + [name for name, _ in yours]
     page = Page(names, [memory().get(spec) for spec in specs] + [result for _, result in yours])
-    for column, name in zip(run_columns(len(names)), names):
+    labels = [spec.label for spec in specs] + [result.label for _, result in yours]
+    for column, name, label in zip(run_columns(len(names)), names, labels):
         with column:
             color = charts.run_color(names, name)
             st.markdown(
                 f"<span style='color:{color};font-size:1.15rem;font-weight:600'>■ {html.escape(name)}</span>",
                 unsafe_allow_html=True,
             )
+            if len(names) > 1:
+                st.caption(label)  # the whole run; the name above keeps what tells the runs apart
             page.status.append(st.empty())
             page.verdicts.append(st.empty())
     return page
@@ -298,10 +328,12 @@ def controls(page: Page, comparison: Comparison) -> None:
     with left:
         if all(result is not None for result in page.results) and len(steps) > 1:
             per_epoch = next(iter(r.meta.get("steps_per_epoch") for _, r in page.ready), None)
+            linked_key, linked_step = st.session_state.get("linked_step", (None, None))
+            wanted = linked_step if linked_key == comparison.key() else None  # the step a link asked for
             page.step = st.select_slider(
                 "Training step (snapshots; initialisation first)",
                 options=steps,
-                value=steps[-1],
+                value=ps.nearest_step(steps, wanted) if wanted is not None else steps[-1],
                 format_func=lambda step: charts.step_label(step, per_epoch),
                 key=f"step-{comparison.key()}",
             )
@@ -309,6 +341,13 @@ def controls(page: Page, comparison: Comparison) -> None:
             st.caption("Recorded at initialisation only (0 epochs): every chart shows the untrained networks.")
         else:
             st.caption("Training: the charts follow each run's latest snapshot; the step scrubber appears when done.")
+    view = ps.View(page.step, page.grad_kind)
+    if page.step is None:  # no scrubber yet: keep the step a link asked for until there is one
+        linked_key, linked_step = st.session_state.get("linked_step", (None, None))
+        view = ps.View(linked_step if linked_key == comparison.key() else None, page.grad_kind)
+    params = {**comparison.to_params(), **view.to_params()}
+    if st.query_params.to_dict() != params:
+        st.query_params.from_dict(params)
 
 
 def train_missing(page: Page, comparison: Comparison) -> bool:
@@ -370,21 +409,24 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
 
 def export_buttons(page: Page) -> None:
     st.subheader("Export")
-    st.caption("Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts.")
-    for column, name, result in zip(run_columns(len(page.names)), page.names, page.results):
+    st.caption(
+        "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts. The first "
+        "line of each file is `# spec: {...}`, the run's full settings as JSON (pandas: `read_csv(path, comment='#')`)."
+    )
+    for index, (column, name, result) in enumerate(zip(run_columns(len(page.names)), page.names, page.results)):
         if result is None:
             continue
         with column:
             st.caption(name)
-            stem = result.key
+            stem = ps.export_stem(result.label)
             for frame in ("history", "layer_stats", "histograms"):
                 st.download_button(
                     f"{frame}.csv",
-                    data=lambda result=result, frame=frame: getattr(result, frame).to_csv(index=False),
+                    data=lambda result=result, frame=frame: ps.csv_export(result, frame),
                     file_name=f"{stem}-{frame}.csv",
                     mime="text/csv",
                     on_click="ignore",
-                    key=f"csv-{stem}-{frame}",
+                    key=f"csv-{index}-{result.key}-{frame}",  # two runs may be the same
                     icon=":material/download:",
                 )
 
@@ -466,13 +508,13 @@ def train_sweep(view: SweepView) -> None:
 def main() -> None:
     st.set_page_config(page_title="Vanishing Gradient Explorer", page_icon="📉", layout="wide")
     if "applied" not in st.session_state:
-        comparison, notices = Comparison.from_params(st.query_params.to_dict(), ps.available_devices())
-        show(comparison)
-        st.session_state["notices"] = notices
+        link = st.query_params.to_dict()
+        comparison, notices = Comparison.from_params(link, ps.available_devices())
+        view, view_notices = ps.View.from_params(link, PRESETS[comparison.preset].grad_kind)
+        show(comparison, view.grad_kind)
+        st.session_state["linked_step"] = (comparison.key(), view.step)
+        st.session_state["notices"] = notices + view_notices
     comparison: Comparison = st.session_state["applied"]
-    params = comparison.to_params()
-    if st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
 
     st.title("Vanishing Gradient Explorer")
     st.markdown(
@@ -485,10 +527,12 @@ def main() -> None:
         st.warning(f"Ignored part of the link: {ps.plain(notice)}", icon="⚠️")
     preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
     reproduction = ps.reproduction_of(comparison)
-    if comparison.is_preset and reproduction is None:
-        st.info(f"**{preset.title}.** {preset.caption}")
+    if comparison.runs_match_preset and reproduction is None:
+        changed = comparison.changed_settings()
+        note = f"  \n*Changed here:* {', '.join(changed)}." if changed else ""
+        st.info(f"**{preset.title}.** {preset.caption}{note}")
     elif reproduction is None:
-        st.info(f"Your own comparison (started from the preset *{preset.title}*).")
+        st.info("**Your own comparison.** Pick a preset in the sidebar to start again from one.")
     claim = st.empty()
     data_notes = st.container()  # e.g. "MNIST could not be loaded; using mnist-sample": said up front
 
@@ -506,6 +550,7 @@ def main() -> None:
     page.activations_section()
     page.section("grad_dist", "Gradient distributions by layer", per_run=True)
     page.section("act_dist", "Activation distributions by layer", per_run=True)
+    page.section("ratio", "Update and gradient size relative to the weights", per_run=True)
     page.section("heatmap", "Over training: gradient norm per layer and step", per_run=True)
     page.section("article", "The article's view: all gradients in one histogram", per_run=True)
 

@@ -18,9 +18,10 @@ TINY = {"dataset": "mnist-sample", "n_train": "200", "epochs": "1", "width": "16
 
 
 def charts_per_page(runs: int) -> int:
-    """Gradient flow, loss, accuracy, activation std by layer; per run: gradients, activations, heatmap, article,
-    activations over training. (The depth sweep is closed, except on a sweep preset with nothing cached.)"""
-    return 4 + 5 * runs
+    """Gradient flow, loss, accuracy, activation std by layer; per run: gradients, activations, update and gradient
+    ratios, heatmap, article, activations over training. (The depth sweep is closed, except on a sweep preset with
+    nothing cached.)"""
+    return 4 + 6 * runs
 
 
 def run_app(params: dict[str, str] | None = None) -> AppTest:
@@ -120,7 +121,8 @@ def test_shared_url_restores_the_sidebar() -> None:
     assert_clean(app)
     assert not app.warning, [w.value for w in app.warning]
     state = app.session_state
-    assert state["w_preset"] == "rescue"
+    assert state["w_preset"] is None  # other runs than the preset's: no longer named after it
+    assert "Your own comparison" in texts(app) and PRESETS["rescue"].title not in texts(app)
     assert (state["w_depth"], state["w_width"], state["w_epochs"], state["w_n_train"]) == (4, 16, 1, 200)
     assert (state["w_lr"], state["w_optimizer"]) == (0.02, "adam")
     assert state["w_run1_activation"] == "tanh" and state["w_run1_init"] == "xavier_normal"
@@ -156,7 +158,7 @@ def test_garbage_url_parameters_warn_and_fall_back() -> None:
     assert state["w_preset"] == "activations"
     assert (state["w_depth"], state["w_lr"], state["w_device"]) == (5, 0.05, "auto")
     assert state["w_run1_init"] == "default" and state["w_run1_residual"] is False
-    assert len(charts(app)) == charts_per_page(1)
+    assert len(charts(app)) == charts_per_page(3)  # runs 2 and 3 are the preset's
 
 
 def test_too_costly_url_falls_back_to_the_preset() -> None:
@@ -173,12 +175,40 @@ def test_a_diverging_run_shows_its_verdict() -> None:
 
 
 def test_applying_the_form_updates_the_url() -> None:
-    app = run_app({"preset": "activations", **TINY, "run1": "relu"})
+    app = run_app({"preset": "activations", **TINY, "run1": "relu", "run3": "off"})
+    assert not app.warning, [w.value for w in app.warning]
     app.number_input(key="w_depth").set_value(3)
     app.selectbox(key="w_run2_activation").set_value("tanh")
+    app.run()
+    assert_clean(app)
+    assert "Changed, not applied yet" in "\n".join(w.value for w in app.warning)
+    assert app.query_params["depth"] == "5"  # nothing applied yet
     next(b for b in app.button if b.label == "Apply and train").click()
     app.run()
     assert_clean(app)
+    assert not app.warning, [w.value for w in app.warning]
     assert app.query_params["depth"] == "3"
-    assert app.query_params["run2"] == "tanh"
+    assert app.query_params["run2"] == "tanh" and app.query_params["run3"] == "off"
     assert len(charts(app)) == charts_per_page(2)
+
+
+def test_step_and_gradient_view_round_trip_through_the_url() -> None:
+    app = run_app({"preset": "activations", **TINY, "epochs": "2", "step": "4", "grad": "backprop"})
+    assert_clean(app)
+    assert not app.warning, [w.value for w in app.warning]
+    assert app.session_state["grad_kind"] == "grad_out"
+    slider = app.select_slider[0]
+    assert slider.value == 4 and (app.query_params["step"], app.query_params["grad"]) == ("4", "backprop")
+    slider.set_value(slider.options[0] if isinstance(slider.options[0], int) else 0).run()
+    assert app.query_params["step"] == "0"
+    again = run_app(dict(app.query_params))  # the page's own link restores the same view
+    assert again.select_slider[0].value == 0 and again.session_state["grad_kind"] == "grad_out"
+
+
+def test_a_partial_preset_link_keeps_the_other_runs() -> None:
+    app = run_app({"preset": "rescue", **TINY, "depth": "3", "run1": "tanh"})
+    assert_clean(app)
+    assert not app.warning, [w.value for w in app.warning]
+    assert [app.session_state[f"w_run{i}_activation"] for i in (1, 2, 3, 4)] == ["tanh", "sigmoid", "sigmoid", "off"]
+    assert app.session_state["w_run2_residual"] is True and app.session_state["w_run3_norm"] == "batch"
+    assert len(charts(app)) == charts_per_page(3)

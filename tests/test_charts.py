@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import altair as alt
 import numpy as np
 import pandas as pd
 import pytest
+import vl_convert as vlc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,7 +30,7 @@ def runs() -> list[tuple[str, RunResult]]:
     """Two tiny real runs: a vanishing sigmoid and a ReLU."""
     base = RunSpec(dataset="mnist-sample", n_train=300, depth=4, width=16, epochs=2, batch_size=50, lr=0.05)
     specs = [base.replace(activation="sigmoid"), base.replace(activation="relu")]
-    return [(charts.run_name(i, spec), train(spec)) for i, spec in enumerate(specs, 1)]
+    return list(zip(charts.run_names(specs), (train(spec) for spec in specs)))
 
 
 @pytest.fixture(scope="module")
@@ -57,11 +59,15 @@ def every_chart(runs, step=None) -> list[alt.TopLevelMixin]:
     heat = charts.heatmap_domain(runs)
     peak = charts.article_max(runs, step)
     trace = charts.activation_trace_domain(runs)
+    ratio = charts.ratio_domain(runs)
+    acts = charts.activation_domains(runs, step)
     made.append(charts.activation_std(runs, step))
     for name, result in runs:
         color = charts.run_color(names, name)
         made += [
             charts.activation_trace(result, trace, step, name),
+            charts.ratio_chart(result, ratio, step, name),
+            charts.ridgeline(result, "activation", step, acts[result.spec.activation], color, name),
             charts.ridgeline(result, "weight_grad", step, grad, color, name),
             charts.ridgeline(result, "grad_out", step, grad, color, name),
             charts.ridgeline(result, "activation", step, act, color, name),
@@ -69,6 +75,137 @@ def every_chart(runs, step=None) -> list[alt.TopLevelMixin]:
             charts.article_histogram(result, step, peak, color, name),
         ]
     return made
+
+
+def _scaled(result: RunResult, factor: float, nan_layer: int | None = None) -> RunResult:
+    """A copy of `result` with every recorded value times `factor` and, optionally, one layer's values NaN."""
+    stats = result.layer_stats.assign(value=result.layer_stats["value"] * factor)
+    layer_steps = result.layer_steps.assign(weight_grad_norm=result.layer_steps["weight_grad_norm"] * factor)
+    if nan_layer is not None:
+        stats.loc[stats["layer"] == nan_layer, "value"] = np.nan
+        layer_steps.loc[layer_steps["layer"] == nan_layer, "weight_grad_norm"] = np.nan
+    history = result.history.assign(train_loss=result.history["train_loss"] * factor)
+    return RunResult(result.spec, result.meta, history, result.steps, layer_steps, stats, result.histograms)
+
+
+@pytest.fixture(scope="module")
+def extremes() -> dict[str, RunResult]:
+    """1 and 100 layers, 0 and 100 epochs."""
+    spec = RunSpec(dataset="mnist-sample", n_train=20, depth=1, width=4, epochs=0, batch_size=20, probe_size=10)
+    return {
+        "1 layer, 0 epochs": train(spec),
+        "100 layers, 0 epochs": train(spec.replace(depth=100, width=2)),
+        "1 layer, 100 epochs": train(spec.replace(epochs=100)),
+    }
+
+
+def test_builders_give_valid_non_empty_specs_at_every_size(extremes) -> None:
+    trained = extremes["1 layer, 100 epochs"]
+    cases = {name: [(f"1 · {name}", result)] for name, result in extremes.items()}
+    cases["huge, tiny and NaN values"] = [
+        ("1 · huge", _scaled(trained, 1e30)),
+        ("2 · tiny", _scaled(trained, 1e-30, nan_layer=1)),
+        ("3 · zero", _scaled(trained, 0.0)),
+        ("4 · 100 layers", extremes["100 layers, 0 epochs"]),
+    ]
+    for name, runs in cases.items():
+        for step in (None, 0) if name == "1 layer, 100 epochs" else (None,):  # 0 epochs: None is step 0
+            for chart in every_chart(runs, step):
+                spec = chart.to_dict()
+                json.dumps(spec, allow_nan=False)
+                assert rows(chart) > 0, name  # something drawn, or a note saying why not
+    extreme = cases["huge, tiny and NaN values"]
+    assert charts.to_svg(every_chart(extreme)[:4], 200).startswith("<svg")  # and Vega draws them
+
+
+def test_layer_labels_are_named_and_thinned(extremes) -> None:
+    for n in (1, 5, 12, 21, 30, 100):
+        ticks = charts.layer_ticks(n)
+        assert ticks[0] == 1 and ticks[-1] == n and len(ticks) <= charts.MAX_LAYER_LABELS
+        assert ticks == sorted(set(ticks))
+    deep = extremes["100 layers, 0 epochs"]
+    assert deep.layer_names[0] == "fc1" and deep.layer_names[-1] == "fc101"
+    spec = charts.gradient_flow([("1 · deep", deep)], None).to_dict()
+    axis = spec["layer"][0]["encoding"]["x"]["axis"]
+    assert len(axis["values"]) <= charts.MAX_LAYER_LABELS and "fc101" in axis["labelExpr"]
+    svg = vlc.vegalite_to_svg(spec)
+    assert ">fc1<" in svg and ">fc101<" in svg and ">fc2<" not in svg
+
+
+def test_tick_labels_are_human(runs) -> None:
+    for factor in (1e20, 1e-12, 1.0):
+        svg = vlc.vegalite_to_svg(charts.gradient_flow([("1 · x", _scaled(runs[0][1], factor))], None).to_dict())
+        labels = [t for t in re.findall(r">([^<]+)</text>", svg) if re.fullmatch(r"[-0-9.e]+", t)]
+        assert labels and all(re.fullmatch(r"-?\d{1,4}(\.\d{1,3})?|-?[1-9](\.\d)?e-?\d{1,2}", t) for t in labels)
+        assert len(labels) <= 12  # labels of the powers of ten only, not of every minor tick
+
+
+def test_run_names_keep_what_tells_the_runs_apart() -> None:
+    names = charts.run_names(Comparison.from_preset("rescue").specs)
+    assert names == ["1 · sigmoid", "2 · sigmoid residual", "3 · sigmoid batch-norm"]
+    assert charts.run_names(Comparison.from_preset("scale").specs)[0] == "1 · relu normal(σ=0.01)"
+    assert charts.run_names(Comparison.from_preset("article").specs) == ["1 · sigmoid 5x1000 default-init"]
+
+
+def test_empty_panels_say_why(runs, diverged) -> None:
+    zero = _scaled(runs[1][1], 0.0)
+    flow = json.dumps(
+        charts.gradient_flow([("1 · zero", zero), ("2 · diverged", diverged)], None).to_dict(), ensure_ascii=False
+    )
+    assert "1 · zero: no layer drawn" in flow and "exactly 0, which a log scale cannot show" in flow
+    assert "2 · diverged: no layer drawn" in flow and f"NaN: diverged at step {diverged.diverged_at_step:,}" in flow
+    at_init = [(name, result) for name, result in runs]
+    assert "not drawn" not in json.dumps(charts.gradient_flow(at_init, 0).to_dict())
+    ridge = json.dumps(
+        charts.ridgeline(diverged, "weight_grad", None, (-10.0, 1.0), "#000").to_dict(), ensure_ascii=False
+    )
+    assert f"diverged at step {diverged.diverged_at_step:,}" in ridge
+
+
+def test_theory_guides(runs) -> None:
+    guide = charts.sigmoid_guide(runs, 0, "weight_grad_norm", 0.0)
+    assert set(guide["run"]) == {runs[0][0]}  # the sigmoid run only
+    values = guide.sort_values("layer")["value"].to_numpy()
+    assert np.allclose(values[:-1] / values[1:], charts.SIGMOID_SLOPE)
+    last = runs[0][1].stat("weight_grad_norm", 0)[runs[0][1].spec.depth]
+    assert values[-1] == pytest.approx(last)
+    spec = RunSpec(dataset="mnist-sample", n_train=50, activation="relu", depth=6, width=64, epochs=0, probe_size=50)
+    he = [
+        (f"{i} · {init}", train(spec.replace(init=init)))
+        for i, init in enumerate(("lecun_normal", "kaiming_normal"), 1)
+    ]
+    guide = charts.he_guide(he, 0)
+    for (name, result), factor in zip(he, (2**-0.5, 1.0)):
+        part = guide[guide["run"] == name].sort_values("layer")["value"].to_numpy()
+        assert len(part) == 6 and np.allclose(part[1:] / part[:-1], factor)
+        assert part[0] == pytest.approx(result.stat("act_std", 0)[1])
+
+
+def test_ratio_view_shows_both_ratios_and_the_guide(runs) -> None:
+    _, result = runs[1]
+    frame = charts.ratio_frame(result)
+    assert set(frame["kind"]) == set(charts.RATIO_KINDS.values())
+    update = frame[(frame["kind"] == "update ÷ weight") & (frame["layer"] == 1)].set_index("step")["value"]
+    assert update.to_dict() == pytest.approx(
+        result.layer_stats.query("quantity == 'update_ratio' and layer == 1").set_index("step")["value"].to_dict()
+    )
+    low, high = charts.ratio_domain(runs)
+    assert low < charts.RATIO_GUIDE < high
+    spec = charts.ratio_chart(result, (low, high), 3, "x").to_dict()
+    guide, lines, _ = spec["layer"]
+    assert guide["mark"]["type"] == "rule" and lines["encoding"]["y"]["scale"]["type"] == "log"
+
+
+def test_activation_axes_are_per_activation(runs) -> None:
+    domains = charts.activation_domains(runs, None)
+    assert set(domains) == {"sigmoid", "relu"}
+    assert domains["sigmoid"][1] < 1.5 < domains["relu"][1]  # sigmoid keeps its own 0…1
+
+
+def test_svg_export_names_the_view_step_and_gradients(runs) -> None:
+    title = charts.export_title("Gradient flow", 12, 6, "grad_out")
+    svg = charts.to_svg([charts.gradient_flow(runs, 12, "grad_out_norm")], 400, title)
+    assert "Gradient flow" in svg and "step 12 (epoch 2.00)" in svg and "back-propagated gradients ∂L/∂z" in svg
 
 
 def test_every_chart_is_valid_vega_lite_with_few_rows(runs) -> None:
@@ -168,7 +305,7 @@ def test_article_histogram_is_the_articles_binning(runs) -> None:
     assert len(frame) == 100
     assert frame["bin_start"].min() == pytest.approx(-1) and frame["bin_end"].max() == pytest.approx(1)
     spec = charts.article_histogram(result, None, 1000, "#000").to_dict()
-    assert spec["encoding"]["y"]["scale"]["type"] == "log"
+    assert spec["layer"][0]["encoding"]["y"]["scale"]["type"] == "log"
 
 
 def test_a_view_exports_as_one_svg(runs) -> None:
@@ -181,8 +318,9 @@ def test_a_view_exports_as_one_svg(runs) -> None:
 
 def test_activation_std_is_hes_per_layer_view(runs) -> None:
     spec = charts.activation_std(runs, 0).to_dict()
-    assert spec["encoding"]["y"]["scale"]["type"] == "log" and spec["encoding"]["color"]["field"] == "run"
-    values = next(iter(spec["datasets"].values()))
+    lines = spec["layer"][0]
+    assert lines["encoding"]["y"]["scale"]["type"] == "log" and lines["encoding"]["color"]["field"] == "run"
+    values = next(rows for rows in spec["datasets"].values() if rows and "layer_name" in rows[0])
     assert len(values) == 2 * 4  # the hidden layers only: the output layer has no activation
     assert {row["layer_name"] for row in values} == {"fc1", "fc2", "fc3", "fc4"}
 
@@ -315,10 +453,24 @@ def test_url_parsing_names_each_bad_value() -> None:
     comparison, warnings = Comparison.from_params(
         {"preset": "init", "depth": "0", "width": "12", "run1": "relu", "run1_init": "bogus", "run2": "tanh"}
     )
-    assert [s.depth for s in comparison.specs] == [20, 20]  # the preset's depth
-    assert [s.width for s in comparison.specs] == [12, 12]
+    assert [s.depth for s in comparison.specs] == [20, 20, 20]  # the preset's depth
+    assert [s.width for s in comparison.specs] == [12, 12, 12]
     assert comparison.specs[0].init == "default" and comparison.specs[1].activation == "tanh"
     assert any(w.startswith("depth:") for w in warnings) and any(w.startswith("run1_init:") for w in warnings)
+    assert comparison.specs[2] == PRESETS["init"].specs()[2].replace(width=12)  # run 3 is the preset's
+
+
+def test_a_partial_link_keeps_the_presets_other_runs_and_off_drops_one() -> None:
+    comparison, warnings = Comparison.from_params({"preset": "rescue", "run1": "tanh"})
+    rescue = PRESETS["rescue"].specs()
+    assert not warnings and comparison.specs == (rescue[0].replace(activation="tanh"), *rescue[1:])
+    tweaked, warnings = Comparison.from_params({"preset": "rescue", "run2_norm": "layer", "run3": "off"})
+    assert not warnings and tweaked.specs == (rescue[0], rescue[1].replace(norm="layer"))
+    assert tweaked.to_params()["run3"] == "off" and Comparison.from_params(tweaked.to_params()) == (tweaked, [])
+    kept, warnings = Comparison.from_params({"preset": "rescue", "run1": "off"})
+    assert kept.specs == tuple(rescue) and warnings[0].startswith("run1:")
+    view_only, warnings = Comparison.from_params({"preset": "rescue", "step": "12", "grad": "backprop"})
+    assert view_only == Comparison.from_preset("rescue") and not warnings  # the page's view: not a setting
 
 
 def test_unavailable_device_falls_back_to_auto() -> None:

@@ -27,7 +27,9 @@ def test_widget_state_round_trips_to_the_same_comparison() -> None:
         assert not warnings
         state = ps.widget_values(comparison)
         assert state["w_run4_activation"] == ps.OFF
-        assert Comparison.from_params(ps.widget_params(state)) == (comparison, [])
+        assert Comparison.from_params(ps.widget_params(state, comparison.preset)) == (comparison, [])
+        assert not ps.unapplied(state, comparison, ("auto", "cpu"))
+        assert ps.unapplied({**state, "w_depth": comparison.specs[0].depth + 1}, comparison, ("auto", "cpu"))
 
 
 def test_plain_text_cannot_format_or_link() -> None:
@@ -140,3 +142,32 @@ def test_status_and_verdict_lines(isolated_cache: Path) -> None:
     assert any(line.startswith(":orange[⚠] Vanishing") or line.startswith(":green[✔]") for line in lines)
     result.meta["status"] = "running"
     assert any("Test accuracy so far" in line for line in ps.verdict_lines(result))
+
+
+def test_view_round_trips_through_the_url_and_warns_on_bad_values() -> None:
+    for view in (ps.View(None, "weight_grad"), ps.View(120, "grad_out"), ps.View(0, "weight_grad")):
+        assert ps.View.from_params(view.to_params(), "weight_grad") == (view, [])
+    assert ps.View.from_params({}, "grad_out") == (ps.View(None, "grad_out"), [])
+    view, warnings = ps.View.from_params({"step": "-3", "grad": "<b>"}, "grad_out")
+    assert view == ps.View(None, "grad_out") and [w.split(":")[0] for w in warnings] == ["step", "grad"]
+    assert ps.nearest_step([0, 4, 8], 5) == 4 and ps.nearest_step([4, 8], 1) == 4
+    assert ps.nearest_step([0, 4], None) is None
+
+
+def test_exports_are_named_after_the_run_with_the_spec_inside(isolated_cache: Path) -> None:
+    import io
+    import json
+
+    import pandas as pd
+
+    spec = RunSpec(dataset="mnist-sample", n_train=100, activation="sigmoid", depth=5, width=128, epochs=0)
+    assert ps.export_stem(spec.label) == "sigmoid-5x128-default-init"
+    normal = spec.replace(activation="relu", depth=10, init="normal", init_std=0.01, norm="batch", residual=True)
+    assert ps.export_stem(normal.label) == "relu-10x128-normal-sigma-0.01-batch-norm-residual"
+    assert ps.svg_name("flow", 120, "grad_out") == "flow-step-120-dz.svg"
+    assert ps.svg_name("heatmap", None, "weight_grad") == "heatmap-last-dW.svg"
+    result = train(spec.replace(width=4))
+    text = ps.csv_export(result, "history")
+    first, _ = text.split("\n", 1)
+    assert first.startswith("# spec: ") and RunSpec(**json.loads(first.removeprefix("# spec: "))) == result.spec
+    pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(text), comment="#"), result.history, check_dtype=False)

@@ -30,13 +30,26 @@ RIDGE_OVERLAP = 1.6  # a ridge may reach this many rows up
 HEATMAP_COLUMNS = 100  # steps are averaged into at most this many columns
 LABEL_GUTTER = 0.25  # ridgelines leave this share of their x range free on the right for the layer labels
 TRACE_LAYERS = 6  # the activations-over-training chart follows at most this many layers (first and last always)
-LAYER_SCHEME = "viridis"  # layers coloured along one ramp: fc1 dark, the last hidden layer light
+LAYER_SCHEME = "viridis"  # layers coloured along one ramp: the first layer dark, the last light
+MAX_LAYER_LABELS = 8  # a horizontal layer axis names at most this many layers (the first and last always)
+RATIO_GUIDE = 1e-3  # update ÷ weight per step: Karpathy's rule of thumb for a healthy learning rate
+SIGMOID_SLOPE = 0.25  # sigmoid's largest derivative: a plain sigmoid layer shrinks the gradient at least this much
+NOTE_COLOR = "#666"
+# ReLU's activation std per layer under two inits (He et al. 2015): ×1/√2 under N(0, 1/n), ×1 under Kaiming.
+HE_FACTORS = {"lecun_normal": 2**-0.5, "kaiming_normal": 1.0, "kaiming_uniform": 1.0}
+# Tick labels: plain numbers between 1e-3 and 1e4, otherwise one significant digit and an exponent ("1e-10").
+NUMBER_LABEL = (
+    "datum.value == 0 || (abs(datum.value) >= 1e-3 && abs(datum.value) < 1e4) ? format(datum.value, '.4~g') "
+    ": replace(format(datum.value, '.1~e'), 'e+', 'e')"
+)
 
 # Two lines per view: what it shows, and what to look for.
 CAPTIONS = {
     "flow": (
-        "Each layer's weight-gradient norm at the chosen step (log scale), fc1 (input side) on the left.  \n"
-        "A line falling towards fc1 is the vanishing gradient: the first layers barely learn."
+        "Each layer's gradient norm at the chosen step (log scale), the input side on the left; the toggle above "
+        "picks weight gradients ∂L/∂W or back-propagated ∂L/∂z.  \n"
+        "A line falling towards the input is the vanishing gradient. Dotted, for plain sigmoid runs: ×1/4 per layer "
+        "from the last hidden layer, sigmoid's steepest slope (the weights scale it further)."
     ),
     "curves": (
         "Loss and accuracy at each epoch end, dashed on the training set, solid on the test set; thin: batch loss.  \n"
@@ -44,15 +57,16 @@ CAPTIONS = {
     ),
     "grad_dist": (
         "One row per layer: how many gradient entries fall at each order of magnitude (log₁₀|g|) at that step.  \n"
-        "Rows sliding left towards fc1 mean smaller gradients there; the share of exact zeros is printed on the right."
+        "Rows sliding left towards the input mean smaller gradients there; the share of exact zeros is on the right."
     ),
     "act_dist": (
-        "One row per hidden layer: how its outputs on the fixed held-out probe digits spread at the chosen step.  \n"
+        "One row per hidden layer: how its outputs on the fixed held-out probe digits spread at the chosen step; "
+        "runs with the same activation share an x axis, each activation has its own (sigmoid 0…1, ReLU 0…).  \n"
         "Sigmoid piled up at 0 or 1 is saturated (its slope ≈ 0); a ReLU unit that is 0 for every input is dead."
     ),
     "heatmap": (
         "Each training step's weight-gradient norm per layer, one log colour scale for all runs; red: chosen step.  \n"
-        "Dark rows at the top (fc1) that stay dark mean the first layers never get a useful gradient."
+        "Dark rows at the top (the first layers) that stay dark mean they never get a useful gradient."
     ),
     "article": (
         "The seed article's plot: all parameter gradients pooled, -1..1 in 100 bins, log counts, at that step.  \n"
@@ -60,7 +74,14 @@ CAPTIONS = {
     ),
     "act_std": (
         "Each hidden layer's activation standard deviation at the chosen step (log scale), one line per run.  \n"
-        "A straight line falling to the right is a signal shrinking by the same factor per layer (√2 for He's √(1/n))."
+        "A straight line falling to the right is a signal shrinking by the same factor per layer. Dotted, for plain "
+        "ReLU runs: He et al.'s prediction, ×1/√2 per layer under a √(1/n) init, ×1 under Kaiming's √(2/n)."
+    ),
+    "ratio": (
+        "Per layer over training: update ÷ weight ‖ΔW‖/‖W‖ of one step (solid) and gradient ÷ weight, the std of "
+        "∂L/∂W over the std of W (dashed); log scale, symlog steps.  \n"
+        "The grey line is the rule of thumb 1e-3 for the update: far below, a layer barely learns; far above, "
+        "training is unstable."
     ),
     "act_trace": (
         "Each hidden layer's mean activation over training (line) ± one standard deviation (band); symlog steps.  \n"
@@ -71,15 +92,30 @@ CAPTIONS = {
         "A line that drops to 10% at large depth: that network no longer trains at all when it is that deep."
     ),
     "sweep_grad": (
-        "fc1's weight-gradient norm over the last hidden layer's, solid at initialisation, dashed after training.  \n"
+        "The first layer's weight-gradient norm over the last hidden layer's, solid at initialisation, dashed after "
+        "training.  \n"
         "A line falling by orders of magnitude with depth is the vanishing gradient; about 1 means a healthy flow."
     ),
 }
 
 
-def run_name(index: int, spec: RunSpec) -> str:
-    """'1 · sigmoid 5x128 default-init': a run's name in legends and column headers."""
-    return f"{index} · {spec.label}"
+def run_names(specs: Sequence[RunSpec]) -> list[str]:
+    """Each run's name in legends and column headers: its number, activation and whatever else tells it apart
+    ('2 · sigmoid residual'); a single run gets its full label ('1 · sigmoid 5x128 default-init')."""
+    if len(specs) == 1:
+        return [f"1 · {specs[0].label}"]
+    parts = [_label_parts(spec) for spec in specs]
+    differing = [k for k in range(len(parts[0])) if len({p[k] for p in parts}) > 1]
+    return [
+        " ".join([f"{index} · {spec.activation}", *(p[k] for k in differing if p[k])]).strip()
+        for index, (spec, p) in enumerate(zip(specs, parts), 1)
+    ]
+
+
+def _label_parts(spec: RunSpec) -> tuple[str, str, str]:
+    """The per-run parts of a spec's label beyond the activation: init, normalisation, residual ('' if none)."""
+    init = spec.label.split(" ")[2]
+    return init, f"{spec.norm}-norm" if spec.norm != "none" else "", "residual" if spec.residual else ""
 
 
 def color_scale(names: Sequence[str]) -> alt.Scale:
@@ -96,16 +132,40 @@ def layer_count(result: RunResult, quantity: str) -> int:
     return int(layers.max()) if len(layers) else len(result.layer_names)
 
 
-def shared_layer_names(runs: Runs) -> list[str] | None:
-    """The layer names every run agrees on (each run's names a prefix of the longest), else None: numbers."""
-    lists = [result.layer_names for _, result in runs]
-    longest = max(lists, key=len, default=[])
-    return longest if all(names == longest[: len(names)] for names in lists) else None
+def _plain(result: RunResult, activation: str) -> int | None:
+    """The hidden-layer count of a built-in run with `activation`, no skips and no norm (a theory guide applies),
+    else None (a watched run has no spec)."""
+    spec = result.spec
+    if spec is None or spec.activation != activation or spec.residual or spec.norm != "none":
+        return None
+    return layer_count(result, "activation")
 
 
-def _label_expr(names: Sequence[str] | None) -> str:
-    """A Vega expression naming layer `datum.value` (1 = names[0]); the plain number without names."""
-    return "datum.value" if names is None else f"{json.dumps(list(names))}[datum.value - 1]"
+def layer_names(runs: Runs) -> list[str]:
+    """The layer names of a chart shared by `runs`: those of the run with the most layers."""
+    names = [result.layer_names for _, result in runs]
+    return max(names, key=len) if names else []
+
+
+def layer_label(names: Sequence[str], layer: int) -> str:
+    """Layer `layer` (1 = the first) by name: the one place charts turn a layer number into a label."""
+    return names[layer - 1] if 1 <= layer <= len(names) else f"layer {layer}"
+
+
+def layer_ticks(n_layers: int, most: int = MAX_LAYER_LABELS) -> list[int]:
+    """At most `most` evenly spaced layers to label, the first and the last always."""
+    if n_layers <= most:
+        return list(range(1, n_layers + 1))
+    stride = int(np.ceil((n_layers - 1) / (most - 1)))
+    ticks = list(range(1, n_layers, stride))
+    if n_layers - ticks[-1] < stride:  # too close to the last label to stand beside it
+        ticks.pop()
+    return [*ticks, n_layers]
+
+
+def _names_expr(names: Sequence[str]) -> str:
+    """A Vega expression naming layer `datum.value` (1-based)."""
+    return f"{json.dumps(list(names), ensure_ascii=False)}[datum.value - 1] || 'layer ' + datum.value"
 
 
 def snapshot_at(result: RunResult, step: int | None) -> int:
@@ -127,10 +187,10 @@ def step_label(step: int, steps_per_epoch: int | None) -> str:
     return f"step {step} (epoch {step / steps_per_epoch:.2f})"
 
 
-def _layer_axis(n_layers: int, names: Sequence[str] | None, title: str | None = "layer") -> alt.Axis:
+def _layer_axis(names: Sequence[str], title: str | None = "layer", most: int = MAX_LAYER_LABELS) -> alt.Axis:
     return alt.Axis(
-        values=list(range(1, n_layers + 1)),
-        labelExpr=_label_expr(names),
+        values=layer_ticks(len(names), most),
+        labelExpr=_names_expr(names),
         labelOverlap=False,
         title=title,
         grid=False,
@@ -144,6 +204,30 @@ def _fit_x(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     return chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
+def _number_axis(**kwargs) -> alt.Axis:
+    """A value axis with human tick labels (no '10000000000', '6e+23' or '4.000000000000…')."""
+    return alt.Axis(labelExpr=NUMBER_LABEL, **kwargs)
+
+
+def _log_axis(values: pd.Series | np.ndarray) -> alt.Axis:
+    """A log axis with human tick labels; over more than two decades only the powers of ten are labelled."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if len(finite) and np.log10(finite.max() / finite.min()) > 2:
+        power = "abs(log(datum.value) / LN10 - round(log(datum.value) / LN10)) < 1e-6"
+        return alt.Axis(labelExpr=f"{power} ? ({NUMBER_LABEL}) : ''")
+    return _number_axis()
+
+
+def _note(lines: Sequence[str]) -> alt.Chart:
+    """Text in the top-left corner of a panel: why it is empty, or what it does not draw."""
+    return (
+        alt.Chart(pd.DataFrame({"text": ["\n".join(lines)]}))
+        .mark_text(align="left", baseline="top", fontSize=12, color=NOTE_COLOR, lineBreak="\n", dx=6, dy=6)
+        .encode(x=alt.value(0), y=alt.value(0), text="text:N")
+    )
+
+
 def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
     return frame[np.isfinite(frame[column].to_numpy(dtype=float))]
 
@@ -152,57 +236,148 @@ def _finite(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 
 def gradient_flow_frame(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> pd.DataFrame:
+    """One row per run and layer: `quantity` at the snapshot for `step`, positive and finite only (log scale)."""
+    columns = ["run", "layer", "layer_name", "value"]
+    rows = [_layer_values(name, result, step, quantity) for name, result in runs]
+    frame = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=columns)
+    frame = _finite(frame, "value")
+    return frame[frame["value"] > 0][columns]
+
+
+def _layer_values(name: str, result: RunResult, step: int | None, quantity: str) -> pd.DataFrame:
+    stats = result.layer_stats
+    at = snapshot_at(result, step)
+    part = stats[(stats["quantity"] == quantity) & (stats["step"] == at) & (stats["layer"] > 0)]
+    labels = [layer_label(result.layer_names, int(layer)) for layer in part["layer"]]
+    return part.assign(run=name, layer_name=labels)[["run", "layer", "layer_name", "value"]]
+
+
+def not_drawn(runs: Runs, step: int | None, quantity: str) -> list[str]:
+    """Why a run has layers missing from a per-layer log chart at `step`: one line per such run."""
+    lines = []
+    for name, result in runs:
+        stats = result.layer_stats
+        expected = stats[(stats["quantity"] == quantity) & (stats["layer"] > 0)]["layer"].nunique()
+        values = _layer_values(name, result, step, quantity)["value"].to_numpy(dtype=float)
+        drawn = int((np.isfinite(values) & (values > 0)).sum())
+        if drawn >= expected:
+            continue
+        at, diverged = snapshot_at(result, step), result.diverged_at_step
+        if diverged is not None and at >= diverged:
+            why = f"NaN: diverged at step {diverged:,}"
+        elif len(values) and (values[np.isfinite(values)] == 0).any():
+            why = "exactly 0, which a log scale cannot show"
+        else:
+            why = "NaN or infinite"
+        count = "no layer drawn" if drawn == 0 else f"{expected - drawn} of {expected} layers not drawn"
+        lines += [f"{name}: {count}", f"   ({why})"]
+    return lines
+
+
+def sigmoid_guide(runs: Runs, step: int | None, quantity: str, floor: float) -> pd.DataFrame:
+    """For each plain sigmoid run: its last hidden layer's value × (1/4)^k, k layers towards the input (down to
+    `floor`): the most a sigmoid's slope lets through; weights and saturation shrink the gradient further."""
     rows = []
     for name, result in runs:
-        at = snapshot_at(result, step)
-        stats = result.layer_stats
-        part = stats[(stats["quantity"] == quantity) & (stats["step"] == at) & (stats["layer"] > 0)]
-        names = dict(enumerate(result.layer_names, 1))
-        rows.append(part.assign(run=name, layer_name=part["layer"].map(names))[["run", "layer", "layer_name", "value"]])
-    frame = (
-        pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["run", "layer", "layer_name", "value"])
-    )
-    frame = _finite(frame, "value")
-    return frame[frame["value"] > 0]
+        depth = _plain(result, "sigmoid")
+        if depth is None:
+            continue
+        values = _layer_values(name, result, step, quantity).set_index("layer")["value"]
+        last = float(values.get(depth, np.nan))
+        if not (np.isfinite(last) and last > 0):
+            continue
+        for layer in range(depth, 0, -1):
+            value = last * SIGMOID_SLOPE ** (depth - layer)
+            if value < floor:
+                break
+            rows.append({"run": name, "layer": layer, "value": value})
+    return pd.DataFrame(rows, columns=["run", "layer", "value"])
 
 
-def gradient_flow(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> alt.Chart:
-    """Per-layer gradient norm, log scale, one line per run."""
+def he_guide(runs: Runs, step: int | None) -> pd.DataFrame:
+    """For each plain ReLU run under a √(1/n) or Kaiming init: fc1's activation std × the per-layer factor He et
+    al. 2015 predict (1/√2 or 1), over every hidden layer."""
+    rows = []
+    for name, result in runs:
+        depth = _plain(result, "relu")
+        factor = HE_FACTORS.get(result.spec.init) if depth is not None else None
+        if factor is None:
+            continue
+        first = float(_layer_values(name, result, step, "act_std").set_index("layer")["value"].get(1, np.nan))
+        if np.isfinite(first) and first > 0:
+            rows += [
+                {"run": name, "layer": layer, "value": first * factor ** (layer - 1)} for layer in range(1, depth + 1)
+            ]
+    return pd.DataFrame(rows, columns=["run", "layer", "value"])
+
+
+def gradient_flow(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> alt.LayerChart:
+    """Per-layer gradient norm, log scale, one line per run; sigmoid's (1/4)^k guide; a note on runs not drawn."""
     title = "weight-gradient norm ‖∂L/∂W‖" if quantity == "weight_grad_norm" else "back-propagated norm ‖∂L/∂z‖"
     frame = gradient_flow_frame(runs, step, quantity)
-    return _layer_lines(frame, runs, "layer (input → output)", title, ".0e", ("norm", ".3e"), point_size=50)
+    floor = float(frame["value"].min()) / 10 if len(frame) else 0.0
+    guide = sigmoid_guide(runs, step, quantity, floor)
+    return _layer_lines(frame, guide, runs, "layer (input → output)", title, ("norm", ".3e"), 50, quantity, step)
 
 
 def _layer_lines(
     frame: pd.DataFrame,
+    guide: pd.DataFrame,
     runs: Runs,
     x_title: str,
     y_title: str,
-    y_format: str,
     tooltip: tuple[str, str],
     point_size: int,
-) -> alt.Chart:
-    """One value per layer on a log y scale, one line per run (gradient flow, activation std)."""
+    quantity: str,
+    step: int | None,
+) -> alt.LayerChart:
+    """One value per layer on a log y scale, one line per run (gradient flow, activation std), a dotted theory
+    guide per run where one applies, and a note naming the runs (or layers) the log scale cannot show."""
     names = [name for name, _ in runs]
-    n_layers = int(frame["layer"].max()) if len(frame) else 1
-    chart = (
-        alt.Chart(frame, title="")
+    layers = layer_names(runs)
+    if quantity == "act_std":
+        layers = layers[: max((layer_count(result, "activation") for _, result in runs), default=len(layers))]
+    most = MAX_LAYER_LABELS if quantity != "act_std" else MAX_LAYER_LABELS // 2  # act_std sits in a narrow column
+    x = alt.X(
+        "layer:Q", axis=_layer_axis(layers, x_title, most), scale=alt.Scale(domain=[1, max(len(layers), 2)], nice=False)
+    )
+    y = alt.Y(
+        "value:Q",
+        scale=alt.Scale(type="log"),
+        title=y_title,
+        axis=_log_axis(pd.concat([frame["value"], guide["value"]])),
+    )
+    color = alt.Color(
+        "run:N",
+        scale=color_scale(names),
+        legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
+    )
+    lines = (
+        alt.Chart(frame)
         .mark_line(point=alt.OverlayMarkDef(size=point_size))
         .encode(
-            x=alt.X(
-                "layer:Q", axis=_layer_axis(n_layers, shared_layer_names(runs), x_title), scale=alt.Scale(nice=False)
-            ),
-            y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title, axis=alt.Axis(format=y_format)),
-            color=alt.Color(
-                "run:N",
-                scale=color_scale(names),
-                legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
-            ),
+            x=x,
+            y=y,
+            color=color,
             tooltip=["run", "layer_name", alt.Tooltip("value:Q", format=tooltip[1], title=tooltip[0])],
         )
-        .properties(height=250)
     )
-    return _fit_x(chart)
+    parts: list[alt.Chart] = [lines]
+    if len(guide):
+        parts.append(
+            alt.Chart(guide)
+            .mark_line(strokeDash=[2, 3], strokeWidth=1.5, opacity=0.8)
+            .encode(x=x, y=y, color=alt.Color("run:N", scale=color_scale(names), legend=None), detail="run:N")
+        )
+    missing = not_drawn(runs, step, quantity)  # said above the plot, where no line can hide it
+    title = (
+        alt.TitleParams(
+            missing[0], subtitle=missing[1:], anchor="start", fontSize=12, fontWeight="normal", color=NOTE_COLOR
+        )
+        if missing
+        else ""
+    )
+    return _fit_x(alt.layer(*parts, title=title).properties(height=250))
 
 
 # ---------------------------------------------------------------- learning curves (all runs)
@@ -244,9 +419,12 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None) -> alt.Char
         "value:Q",
         title="loss (cross-entropy)" if is_loss else "accuracy",
         scale=alt.Scale(type="log") if is_loss else alt.Scale(domain=[0, 1]),
-        axis=alt.Axis(format="~g" if is_loss else "%"),
+        axis=_log_axis(history["value"] if len(history) else []) if is_loss else alt.Axis(format="%"),
     )
-    x = alt.X("step:Q", title="training step")
+    total = max([int(result.meta.get("total_steps") or 0) for _, result in runs] + [1])
+    x = alt.X(
+        "step:Q", title="training step", scale=alt.Scale(domain=[0, total], nice=False), axis=alt.Axis(format=",d")
+    )
     lines = (
         alt.Chart(history)
         .mark_line(point=True)
@@ -268,6 +446,8 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None) -> alt.Char
     layers.append(lines)
     if step is not None:
         layers.append(_step_rule(step))
+    if not any(len(result.steps) for _, result in runs):
+        layers.append(_note(["Not trained (0 epochs): the dots at step 0 are the untrained networks."]))
     title = "Loss" if is_loss else "Accuracy"
     return _fit_x(alt.layer(*layers, title=title).properties(height=200))
 
@@ -300,6 +480,20 @@ def ridge_domain(runs: Runs, quantity: str, step: int | None, pad: float = 0.5) 
         return (-10.0, 1.0) if quantity in ("weight_grad", "grad_out") else (0.0, 1.0)
     low, high = min(lows) - pad, max(highs) + pad
     return low, high + LABEL_GUTTER * (high - low)
+
+
+def activation_of(result: RunResult) -> str:
+    """The activation a run's activation axis is shared by: its spec's, or 'own' for a watched model."""
+    return result.spec.activation if result.spec is not None else "own"
+
+
+def activation_domains(runs: Runs, step: int | None) -> dict[str, tuple[float, float]]:
+    """One activation x range per activation function: runs with the same activation share it, and sigmoid's
+    0…1 is not squeezed into ReLU's 0…5."""
+    groups: dict[str, list[tuple[str, RunResult]]] = {}
+    for name, result in runs:
+        groups.setdefault(activation_of(result), []).append((name, result))
+    return {activation: ridge_domain(group, "activation", step, pad=0.05) for activation, group in groups.items()}
 
 
 def ridge_frame(result: RunResult, quantity: str, step: int | None) -> pd.DataFrame:
@@ -357,6 +551,8 @@ def ridgeline(
     frame = ridge_frame(result, quantity, step)
     is_grad = quantity in ("weight_grad", "grad_out")
     n_layers = layer_count(result, quantity)
+    names = result.layer_names[:n_layers] or [layer_label([], n_layers)]
+    frame = frame.assign(layer_name=[layer_label(names, int(layer)) for layer in frame["layer"]])
     x_title = {
         "weight_grad": "log₁₀ |∂L/∂W|",
         "grad_out": "log₁₀ |∂L/∂z| (back-propagated)",
@@ -364,7 +560,7 @@ def ridgeline(
         "pre_activation": "pre-activation value",
     }[quantity]
     x = alt.X("bin_start:Q", title=x_title, scale=alt.Scale(domain=list(x_domain), nice=False, clamp=True))
-    y_axis = _layer_axis(n_layers, result.layer_names, None)
+    y_axis = _layer_axis(names, None, most=n_layers)  # one row per layer: every row has room for its name
     y_scale = alt.Scale(domain=[1.0 - RIDGE_OVERLAP, n_layers + 0.25], reverse=True, nice=False, zero=False)
     y = alt.Y(
         "base:Q",
@@ -380,7 +576,7 @@ def ridgeline(
             y2="top:Q",
             detail="layer:N",
             tooltip=[
-                alt.Tooltip("layer:Q", title="layer (1 = input side)"),
+                alt.Tooltip("layer_name:N", title="layer"),
                 alt.Tooltip("bin_start:Q", format=".2f", title="from"),
                 alt.Tooltip("bin_end:Q", format=".2f", title="to"),
                 alt.Tooltip("count:Q", format=","),
@@ -397,7 +593,28 @@ def ridgeline(
         )  # pinned to the right edge
     )
     height = ROW_HEIGHT * (n_layers + RIDGE_OVERLAP - 0.75)
-    return _fit_x(alt.layer(ridges, text, title=title or "").properties(height=height))
+    parts: list[alt.Chart] = [ridges, text]
+    if not (frame["count"] > 0).any():
+        parts.append(_note([empty_reason(result, quantity, step)]))
+    return _fit_x(alt.layer(*parts, title=title or "").properties(height=height))
+
+
+def empty_reason(result: RunResult, quantity: str, step: int | None) -> str:
+    """Why `result` has nothing to draw for `quantity` at `step`, in a few words."""
+    at, diverged = snapshot_at(result, step), result.diverged_at_step
+    if diverged is not None and at >= diverged:
+        return f"Nothing to draw: the values are NaN (diverged at step {diverged:,})."
+    if not result.snapshot_steps:
+        return "Nothing recorded yet."
+    stats = result.layer_stats
+    at_step = stats[(stats["step"] == at) & (stats["layer"] > 0)]
+    zeros = at_step[at_step["quantity"] == f"{quantity}_zeros"]["value"]
+    bad = at_step[at_step["quantity"].isin([f"{quantity}_nan", f"{quantity}_inf", "act_nan"])]["value"]
+    if quantity != "activation" and len(zeros) and zeros.sum() > 0 and not bad.sum():
+        return "Nothing to draw: every value is exactly 0 (no gradient reaches these layers)."
+    if bad.sum() > 0:
+        return "Nothing to draw: the values are NaN or infinite."
+    return "Nothing to draw at this step."
 
 
 # ---------------------------------------------------------------- over training: layer x step heatmap
@@ -435,6 +652,8 @@ def gradient_heatmap(
 ) -> alt.LayerChart:
     frame = heatmap_frame(result)
     n_layers = len(result.layer_names)
+    names = result.layer_names[:n_layers] or [layer_label([], n_layers)]
+    frame = frame.assign(layer_name=[layer_label(names, int(layer)) for layer in frame["layer"]])
     total = int(result.meta.get("total_steps") or (frame["step_end"].max() if len(frame) else 1))
     cells = (
         alt.Chart(frame)
@@ -447,7 +666,7 @@ def gradient_heatmap(
                 sort="ascending",
                 title=None,
                 scale=alt.Scale(domain=list(range(1, n_layers + 1))),
-                axis=alt.Axis(labelExpr=_label_expr(result.layer_names)),
+                axis=alt.Axis(labelExpr=_names_expr(names)),
             ),
             color=alt.Color(
                 "log_norm:Q",
@@ -456,7 +675,7 @@ def gradient_heatmap(
                 legend=alt.Legend(orient="bottom", gradientLength=160),
             ),
             tooltip=[
-                alt.Tooltip("layer:O", title="layer (1 = input side)"),
+                alt.Tooltip("layer_name:N", title="layer"),
                 alt.Tooltip("step_start:Q", title="from step"),
                 alt.Tooltip("step_end:Q", title="to step"),
                 alt.Tooltip("log_norm:Q", format=".2f"),
@@ -466,7 +685,15 @@ def gradient_heatmap(
     layers: list[alt.Chart] = [cells]
     if step is not None and step > 0:
         layers.append(_step_rule(step).mark_rule(color="#d62728", strokeWidth=2))
+    if frame.empty:
+        layers.append(_note([heatmap_empty_reason(result)]))
     return _fit_x(alt.layer(*layers, title=title or "").properties(height=ROW_HEIGHT * n_layers))
+
+
+def heatmap_empty_reason(result: RunResult) -> str:
+    if result.layer_steps.empty:
+        return "Not trained (0 epochs): no training step to show."
+    return "Nothing to draw: every step's gradient norm is 0, NaN or infinite."
 
 
 # ---------------------------------------------------------------- the article's pooled signed histogram
@@ -499,13 +726,18 @@ def article_histogram(
 ) -> alt.Chart:
     frame = article_frame(result, step)
     frame = frame[frame["count"] > 0]
-    chart = (
-        alt.Chart(frame, title=title or "")
+    bars = (
+        alt.Chart(frame)
         .mark_rect(color=color, opacity=0.7)
         .encode(
             x=alt.X("bin_start:Q", title="gradient value", scale=alt.Scale(domain=[-1, 1], nice=False)),
             x2="bin_end:Q",
-            y=alt.Y("count:Q", title="frequency (log)", scale=alt.Scale(type="log", domain=[0.5, y_max * 2])),
+            y=alt.Y(
+                "count:Q",
+                title="frequency (log)",
+                scale=alt.Scale(type="log", domain=[0.5, y_max * 2]),
+                axis=_log_axis([0.5, y_max * 2]),
+            ),
             y2="base:Q",
             tooltip=[
                 alt.Tooltip("bin_start:Q", format=".2f", title="from"),
@@ -513,18 +745,22 @@ def article_histogram(
                 alt.Tooltip("count:Q", format=","),
             ],
         )
-        .properties(height=200)
     )
-    return _fit_x(chart)
+    parts: list[alt.Chart] = [bars]
+    if frame.empty:
+        parts.append(_note([empty_reason(result, "weight_grad", step)]))
+    return _fit_x(alt.layer(*parts, title=title or "").properties(height=200))
 
 
 # ---------------------------------------------------------------- activations: per layer, and over training
 
 
-def activation_std(runs: Runs, step: int | None) -> alt.Chart:
-    """Each hidden layer's activation std at `step`, log y, one line per run (He et al. 2015, figure 2's view)."""
+def activation_std(runs: Runs, step: int | None) -> alt.LayerChart:
+    """Each hidden layer's activation std at `step`, log y, one line per run (He et al. 2015, figure 2's view),
+    with He's per-layer prediction dotted for plain ReLU runs."""
     frame = gradient_flow_frame(runs, step, "act_std")
-    return _layer_lines(frame, runs, "hidden layer (input → output)", "activation std", "~g", ("std", ".3g"), 40)
+    title = "hidden layer (input → output)"
+    return _layer_lines(frame, he_guide(runs, step), runs, title, "activation std", ("std", ".3g"), 40, "act_std", step)
 
 
 def trace_layers(depth: int, most: int = TRACE_LAYERS) -> list[int]:
@@ -543,11 +779,14 @@ def activation_trace_frame(result: RunResult) -> pd.DataFrame:
     if part.empty:
         return pd.DataFrame(columns=columns)
     wide = part.pivot_table(index=["step", "layer"], columns="quantity", values="value").reset_index()
-    wide = wide.rename(columns={"act_mean": "mean", "act_std": "std"}).dropna(subset=["mean", "std"])
+    wide = wide.rename(columns={"act_mean": "mean", "act_std": "std"})
+    if not {"mean", "std"} <= set(wide.columns):  # every value NaN: nothing to trace
+        return pd.DataFrame(columns=columns)
+    wide = wide.dropna(subset=["mean", "std"])
     wide = wide[np.isfinite(wide["mean"]) & np.isfinite(wide["std"])]
     per_epoch = result.meta.get("steps_per_epoch") or 0
     wide["epoch"] = wide["step"] / per_epoch if per_epoch else np.nan
-    wide["layer_name"] = wide["layer"].map(dict(enumerate(result.layer_names, 1)))
+    wide["layer_name"] = [layer_label(result.layer_names, int(layer)) for layer in wide["layer"]]
     wide["low"], wide["high"] = wide["mean"] - wide["std"], wide["mean"] + wide["std"]
     return wide[columns].reset_index(drop=True)
 
@@ -574,7 +813,7 @@ def activation_trace(
         "layer:O",
         scale=alt.Scale(domain=layers, scheme=LAYER_SCHEME),
         legend=alt.Legend(
-            orient="bottom", title=None, labelExpr=_label_expr(result.layer_names), columns=3, symbolOpacity=1
+            orient="bottom", title=None, labelExpr=_names_expr(result.layer_names), columns=3, symbolOpacity=1
         ),
     )
     total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
@@ -582,7 +821,10 @@ def activation_trace(
         "step:Q",
         title="training step (symlog)",
         scale=alt.Scale(type="symlog", domain=[0, max(total, 1)], nice=False),
-        axis=alt.Axis(values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)], format="~s"),
+        axis=alt.Axis(
+            values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)],
+            labelExpr="format(datum.value, '~s')",  # an explicit format: Vega's own precision gave '0k 0k 1k'
+        ),
     )
     y_scale = alt.Scale(domain=list(y_domain), nice=False)
     y = alt.Y("mean:Q", title="activation mean ± std", scale=y_scale)
@@ -605,7 +847,95 @@ def activation_trace(
     layers_drawn: list[alt.Chart] = [band, lines]
     if step is not None and step > 0:
         layers_drawn.append(_step_rule(step))
+    if frame.empty:
+        layers_drawn.append(_note([empty_reason(result, "activation", step)]))
     return _fit_x(alt.layer(*layers_drawn, title=title or "").properties(height=220))
+
+
+# ---------------------------------------------------------------- update and gradient ratios over training
+
+RATIO_KINDS = {"update_ratio": "update ÷ weight", "grad_weight_ratio": "gradient ÷ weight"}
+
+
+def ratio_frame(result: RunResult) -> pd.DataFrame:
+    """Per snapshot step and traced layer: update ÷ weight and gradient ÷ weight (positive, finite rows only)."""
+    stats = result.layer_stats
+    layers = trace_layers(len(result.layer_names))
+    part = stats[stats["quantity"].isin(list(RATIO_KINDS)) & stats["layer"].isin(layers)]
+    part = _finite(part, "value")
+    part = part[part["value"] > 0]
+    return pd.DataFrame(
+        {
+            "step": part["step"].to_numpy(),
+            "layer": part["layer"].to_numpy(),
+            "layer_name": [layer_label(result.layer_names, int(layer)) for layer in part["layer"]],
+            "kind": part["quantity"].map(RATIO_KINDS).to_numpy(),
+            "value": part["value"].to_numpy(dtype=float),
+        }
+    )
+
+
+def ratio_domain(runs: Runs) -> tuple[float, float]:
+    """One log y range for every run's ratio panel, the 1e-3 guide always inside."""
+    values = [ratio_frame(result)["value"] for _, result in runs]
+    joined = pd.concat([v for v in values if len(v)] or [pd.Series([RATIO_GUIDE])])
+    return min(float(joined.min()), RATIO_GUIDE) / 2, max(float(joined.max()), RATIO_GUIDE) * 2
+
+
+def ratio_chart(
+    result: RunResult, y_domain: tuple[float, float], step: int | None = None, title: str | None = None
+) -> alt.LayerChart:
+    """One run's update ÷ weight (solid) and gradient ÷ weight (dashed) per traced layer over training, log y,
+    with the 1e-3 rule of thumb as a grey line."""
+    frame = ratio_frame(result)
+    layers = trace_layers(len(result.layer_names))
+    total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
+    x = alt.X(
+        "step:Q",
+        title="training step (symlog)",
+        scale=alt.Scale(type="symlog", domain=[0, max(total, 1)], nice=False),
+        axis=alt.Axis(
+            values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)],
+            labelExpr="format(datum.value, '~s')",
+        ),
+    )
+    y = alt.Y(
+        "value:Q", title="ratio (log)", scale=alt.Scale(type="log", domain=list(y_domain)), axis=_log_axis(y_domain)
+    )
+    lines = (
+        alt.Chart(frame)
+        .mark_line(point=alt.OverlayMarkDef(size=16), clip=True)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "layer:O",
+                scale=alt.Scale(domain=layers, scheme=LAYER_SCHEME),
+                legend=alt.Legend(
+                    orient="bottom", title=None, labelExpr=_names_expr(result.layer_names), columns=4, symbolOpacity=1
+                ),
+            ),
+            strokeDash=alt.StrokeDash(
+                "kind:N",
+                scale=alt.Scale(domain=list(RATIO_KINDS.values()), range=[[1, 0], [4, 3]]),
+                legend=None,  # solid and dashed are named in the caption: a second legend would crowd the first
+            ),
+            detail="kind:N",
+            tooltip=["layer_name", "kind", "step", alt.Tooltip("value:Q", format=".3g")],
+        )
+    )
+    guide = alt.Chart(pd.DataFrame({"value": [RATIO_GUIDE]})).mark_rule(color="#999", strokeDash=[6, 3]).encode(y=y)
+    parts: list[alt.Chart] = [guide, lines]
+    if step is not None and step > 0:
+        parts.append(_step_rule(step))
+    if frame.empty:
+        reason = (
+            "Not trained (0 epochs): no update yet."
+            if result.layer_steps.empty
+            else empty_reason(result, "weight_grad", step)
+        )
+        parts.append(_note([reason]))
+    return _fit_x(alt.layer(*parts, title=title or "").properties(height=220))
 
 
 # ---------------------------------------------------------------- depth sweep (all runs, against depth)
@@ -638,11 +968,11 @@ def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str) -> alt.L
         frame = frame[frame["value"] > 0]
         y = alt.Y(
             "value:Q",
-            title="fc1 ÷ last hidden (gradient norm)",
+            title="first ÷ last hidden layer (gradient norm)",
             scale=alt.Scale(type="log"),
-            axis=alt.Axis(format="~g"),
+            axis=_log_axis(frame["value"]),
         )
-        title, tip = "Gradient ratio against depth", alt.Tooltip("value:Q", format=".3g", title="fc1 ÷ last hidden")
+        title, tip = "Gradient ratio against depth", alt.Tooltip("value:Q", format=".3g", title="first ÷ last hidden")
     chart = (
         alt.Chart(frame.sort_values(["run", "depth"]), title=title)
         .mark_line(point=alt.OverlayMarkDef(size=50))
@@ -668,17 +998,26 @@ def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str) -> alt.L
 # ---------------------------------------------------------------- export
 
 
-def side_by_side(views: Sequence[alt.TopLevelMixin], width: int = 360) -> alt.HConcatChart:
+def side_by_side(views: Sequence[alt.TopLevelMixin], width: int = 360, title: str = "") -> alt.HConcatChart:
     """The page's charts of one view next to each other at a fixed width, for an SVG/PNG export
-    (a concatenated chart cannot carry its parts' fit-to-container autosize)."""
+    (a concatenated chart cannot carry its parts' fit-to-container autosize); `title`'s lines head it."""
     parts = []
     for view in views:
         part = view.properties(width=width)
         part.autosize = alt.Undefined
         parts.append(part)
-    return alt.hconcat(*parts)
+    lines = title.split("\n")
+    heading = alt.TitleParams(lines[0], subtitle=lines[1:], anchor="start") if title else alt.Undefined
+    return alt.hconcat(*parts, title=heading)
 
 
-def to_svg(views: Sequence[alt.TopLevelMixin], width: int = 360) -> str:
-    """`views` side by side as one SVG document (vl-convert, no browser)."""
-    return vlc.vegalite_to_svg(side_by_side(views, width).to_dict())
+def to_svg(views: Sequence[alt.TopLevelMixin], width: int = 360, title: str = "") -> str:
+    """`views` side by side as one SVG document (vl-convert, no browser), headed by `title` (lines)."""
+    return vlc.vegalite_to_svg(side_by_side(views, width, title).to_dict())
+
+
+def export_title(section: str, step: int | None, steps_per_epoch: int | None, grad_kind: str) -> str:
+    """The heading of an exported view: what it is, at which step, and which gradients."""
+    gradients = "weight gradients ∂L/∂W" if grad_kind == "weight_grad" else "back-propagated gradients ∂L/∂z"
+    when = "each run's last snapshot" if step is None else step_label(step, steps_per_epoch)
+    return f"{section}\nat {when} · {gradients}"

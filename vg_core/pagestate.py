@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import gc
+import json
 import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -21,15 +23,14 @@ import torch
 
 from .cache import ResultCache, resolved
 from .model import INIT_LABELS
-from .presets import MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
+from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
 from .reproductions import Finding, Reproduction, find
-from .results import RunResult
+from .results import RunResult, json_safe
 from .spec import RunSpec, SpecError
 from .summary import verdicts
 from .sweep import MAX_POINTS, SWEEP_COLUMNS, Sweep, cached_table, parse_depths
 from .train import Progress
 
-OFF = "off"  # a run's activation picker set to "off": the run is not shown
 LEVEL_ICON = {"ok": ":green[✔]", "warning": ":orange[⚠]", "error": ":red[✖]"}
 DEFAULT_DEPTHS = (2, 5, 10, 20)  # the depth sweep of a preset that names none
 DATASET_LABELS = {
@@ -100,7 +101,8 @@ class ResultMemory:
 def widget_values(comparison: Comparison) -> dict[str, object]:
     """Session-state values (keys w_*) that make the sidebar show `comparison`."""
     first = comparison.specs[0]
-    values: dict[str, object] = {"w_preset": comparison.preset}
+    # The preset picker names the preset while the runs are its own; a comparison of other runs is not it.
+    values: dict[str, object] = {"w_preset": comparison.preset if comparison.runs_match_preset else None}
     values.update({f"w_{name}": getattr(first, name) for name in SHARED_FIELDS})
     for index in range(1, MAX_RUNS + 1):
         spec = comparison.specs[index - 1] if index <= len(comparison.specs) else None
@@ -111,11 +113,13 @@ def widget_values(comparison: Comparison) -> dict[str, object]:
     return values
 
 
-def widget_params(state: Mapping[str, Any]) -> dict[str, Any]:
-    """The URL parameters the sidebar's widget values (keys w_*) stand for; inverse of widget_values."""
-    params: dict[str, Any] = {"preset": state["w_preset"], **{name: state[f"w_{name}"] for name in SHARED_FIELDS}}
+def widget_params(state: Mapping[str, Any], preset: str) -> dict[str, Any]:
+    """The URL parameters the sidebar's widget values (keys w_*) stand for, over `preset` (the one the
+    comparison started from); inverse of widget_values."""
+    params: dict[str, Any] = {"preset": preset, **{name: state[f"w_{name}"] for name in SHARED_FIELDS}}
     for index in range(1, MAX_RUNS + 1):
         if state[f"w_run{index}_activation"] == OFF:
+            params[f"run{index}"] = OFF
             continue
         params[f"run{index}"] = state[f"w_run{index}_activation"]
         for name in ("init", "residual", "norm"):
@@ -123,6 +127,80 @@ def widget_params(state: Mapping[str, Any]) -> dict[str, Any]:
         if state[f"w_run{index}_init"] == "normal":
             params[f"run{index}_std"] = state[f"w_run{index}_init_std"]
     return params
+
+
+def unapplied(state: Mapping[str, Any], applied: Comparison, devices: tuple[str, ...]) -> bool:
+    """True when the sidebar's widgets (keys w_*) describe something other than the applied comparison."""
+    edited, problems = Comparison.from_params(widget_params(state, applied.preset), devices)
+    return bool(problems) or edited != applied
+
+
+# ---------------------------------------------------------------- how the page is viewed: step and gradients
+
+GRAD_PARAMS = {"weights": "weight_grad", "backprop": "grad_out"}  # ?grad=... <-> the gradients shown
+
+
+@dataclass(frozen=True)
+class View:
+    """How the comparison is viewed, kept in the URL beside it: the training step and the gradient kind."""
+
+    step: int | None = None  # the training step scrubbed to; None: each run's last snapshot
+    grad_kind: str = "weight_grad"  # weight_grad (∂L/∂W) or grad_out (∂L/∂z)
+
+    def to_params(self) -> dict[str, str]:
+        """?grad=weights|backprop and, when one is chosen, ?step=N."""
+        params = {"grad": next(key for key, kind in GRAD_PARAMS.items() if kind == self.grad_kind)}
+        if self.step is not None:
+            params["step"] = str(self.step)
+        return params
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], grad_kind: str) -> tuple[View, list[str]]:
+        """The view a URL asks for over `grad_kind` (the preset's), and a warning per bad value. Never raises."""
+        warnings = []
+        step = params.get("step")
+        step = step[-1] if isinstance(step, (list, tuple)) and step else step
+        if step is not None and not (str(step).isdigit() and len(str(step)) < 10):
+            warnings.append(f"step: {str(step)[:60]} is not a training step (a whole number from 0); ignored.")
+            step = None
+        grad = params.get("grad")
+        grad = grad[-1] if isinstance(grad, (list, tuple)) and grad else grad
+        if grad is not None and grad not in GRAD_PARAMS:
+            warnings.append(f"grad: {str(grad)[:60]} is not one of {', '.join(GRAD_PARAMS)}; ignored.")
+            grad = None
+        kind = GRAD_PARAMS[grad] if grad is not None else grad_kind
+        return cls(int(step) if step is not None else None, kind), warnings
+
+
+def nearest_step(steps: Sequence[int], wanted: int | None) -> int | None:
+    """The latest of `steps` at or before `wanted` (the first if none is); None without steps or a wish."""
+    if not steps or wanted is None:
+        return None
+    earlier = [step for step in steps if step <= wanted]
+    return earlier[-1] if earlier else steps[0]
+
+
+# ---------------------------------------------------------------- exports
+
+
+def export_stem(label: str) -> str:
+    """A file-name stem from a run's label: 'sigmoid-5x128-default-init', 'relu-10x128-normal-sigma-0.01'."""
+    text = label.lower().replace("σ", "sigma")
+    return re.sub(r"[^a-z0-9.]+", "-", text).strip("-.")
+
+
+def svg_name(view: str, step: int | None, grad_kind: str) -> str:
+    """'flow-step-120-dW.svg': the view, the step (or 'last') and the gradients shown."""
+    when = "last" if step is None else f"step-{step}"
+    return f"{view}-{when}-{'dz' if grad_kind == 'grad_out' else 'dW'}.svg"
+
+
+def csv_export(result: RunResult, frame: str) -> str:
+    """One of a run's frames as CSV, its first line `# spec: {...}`: the full RunSpec as JSON, or a watched run's
+    meta (read it back with pandas.read_csv(..., comment="#"))."""
+    described = result.spec.to_dict() if result.spec is not None else {"watched": json_safe(result.meta)}
+    header = "# spec: " + json.dumps(described, sort_keys=True) + "\n"
+    return header + getattr(result, frame).to_csv(index=False)
 
 
 # ---------------------------------------------------------------- texts

@@ -154,6 +154,8 @@ PRESETS.update({reproduction.slug: reproduction_preset(reproduction) for reprodu
 
 # URL names of the per-run fields: run1=<activation>, run1_init=..., run1_std=..., ...
 RUN_PARAM_SUFFIX = {"init": "init", "init_std": "std", "residual": "residual", "norm": "norm"}
+OFF = "off"  # runN=off: the preset's run N is not shown (a link that names only some runs keeps the others)
+VIEW_PARAMS = ("step", "grad")  # how the page is viewed, not what is compared: parsed by vg_core.pagestate
 MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
 MAX_SHOWN = 60  # characters of a bad value quoted back in a warning
 
@@ -207,7 +209,8 @@ class Comparison:
         return "-".join(spec.key() for spec in self.specs)
 
     def to_params(self) -> dict[str, str]:
-        """The URL query parameters that restore this comparison exactly (see from_params)."""
+        """The URL query parameters that restore this comparison exactly (see from_params); the preset's runs
+        beyond this comparison's are written as runN=off."""
         shared = self.specs[0].to_params()
         params = {"preset": self.preset, **{name: shared[name] for name in SHARED_FIELDS}}
         for index, spec in enumerate(self.specs, 1):
@@ -216,6 +219,8 @@ class Comparison:
             for name, suffix in RUN_PARAM_SUFFIX.items():
                 if name != "init_std" or spec.init == "normal":
                     params[f"run{index}_{suffix}"] = values[name]
+        preset_runs = len(PRESETS[self.preset].runs) if self.preset in PRESETS else 0
+        params.update({f"run{index}": OFF for index in range(len(self.specs) + 1, preset_runs + 1)})
         return params
 
     @classmethod
@@ -224,12 +229,17 @@ class Comparison:
     ) -> tuple[Comparison, list[str]]:
         """Parse URL parameters leniently: (comparison, warnings). Never raises.
 
-        A bad value is replaced by the preset's, with a warning naming the parameter and its allowed
-        values; a combination the engine refuses (too large, too costly) falls back to the preset as a whole;
-        unknown parameters are ignored with a warning. `devices` are those selectable on this machine.
+        Each of the preset's runs is kept unless the link changes it (runN, runN_init, ...) or turns it off
+        (runN=off), so `?preset=rescue&run1=tanh` changes run 1 and keeps runs 2 and 3; runs beyond the preset's
+        need runN=<activation>. A bad value is replaced by the preset's, with a warning naming the parameter and
+        its allowed values; a combination the engine refuses (too large, too costly) falls back to the preset as
+        a whole; unknown parameters are ignored with a warning (VIEW_PARAMS are left to the page).
+        `devices` are those selectable on this machine.
         """
         warnings: list[str] = []
         params = {str(k)[:MAX_SHOWN]: _last(v) for k, v in list(params.items())[:MAX_PARAMS]}
+        for name in VIEW_PARAMS:
+            params.pop(name, None)
         preset_key = params.pop("preset", DEFAULT_PRESET)
         if preset_key not in PRESETS:
             warnings.append(f"preset: {_shown(preset_key)} is not one of {', '.join(PRESETS)}; using the default.")
@@ -250,9 +260,19 @@ class Comparison:
                     shared[name] = value
 
         runs: list[dict[str, Any]] = []
-        present = [i for i in range(1, MAX_RUNS + 1) if f"run{i}" in params]
-        if not present:
-            runs = [dict(run) for run in preset.runs]
+        present = []
+        for index in range(1, MAX_RUNS + 1):
+            named = str(params.get(f"run{index}", "")).strip().lower()
+            if named == OFF and index > 1:
+                params.pop(f"run{index}")
+                for suffix in RUN_PARAM_SUFFIX.values():
+                    params.pop(f"run{index}_{suffix}", None)
+            elif named == OFF:
+                params.pop(f"run{index}")
+                warnings.append(f"run1: run 1 cannot be {OFF} (only runs 2 to {MAX_RUNS}); using the preset's.")
+                present.append(index)
+            elif f"run{index}" in params or index <= len(preset.runs):
+                present.append(index)
         for index in present:
             fallback = dict(preset.runs[index - 1]) if index <= len(preset.runs) else {}
             run: dict[str, Any] = {}
