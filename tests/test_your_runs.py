@@ -17,7 +17,7 @@ from vg_core.train import train
 from vg_page import your_runs
 
 LAYERS = ["conv1", "layer1.0.conv1", "layer1.0.conv2", "fc"]
-ONE_RUN = {**TINY, "run1": "sigmoid"}  # one built-in run trains: the page is quick
+ONE_RUN = {**TINY, "run1": "sigmoid", "run2": "off", "run3": "off"}  # one built-in run: the page is quick
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +77,7 @@ def test_upload_adds_a_column_and_a_bad_upload_changes_nothing(upload: bytes) ->
     assert len(headers(app)) == 2 and "Y1 · my-net" in headers(app)[-1]
     assert len(charts(app)) == charts_per_page(2)
     named = [c for c in charts(app) if "layer1.0.conv1" in c.proto.spec]  # its own layer names on its charts
-    assert len(named) == 4  # ridgelines (gradients, activations), heatmap, activations over training
+    assert len(named) == 5  # ridgelines (gradients, activations), heatmap, activations over training, ratios
     assert [b.label for b in app.get("download_button")].count("history.csv") == 2
 
     app.file_uploader[0].upload("bad.zip", b"not a zip", "application/zip")
