@@ -142,9 +142,13 @@ def _plain(result: RunResult, activation: str) -> int | None:
 
 
 def layer_names(runs: Runs) -> list[str]:
-    """The layer names of a chart shared by `runs`: those of the run with the most layers."""
-    names = [result.layer_names for _, result in runs]
-    return max(names, key=len) if names else []
+    """The layer names of a chart shared by `runs`: the longest run's, where every run's names are a prefix of it;
+    else plain layer numbers (a built-in MLP's fc3 and a watched model's layer1.0.conv1 are not one axis label)."""
+    lists = [result.layer_names for _, result in runs]
+    longest = max(lists, key=len, default=[])
+    if all(names == longest[: len(names)] for names in lists):
+        return longest
+    return [str(layer) for layer in range(1, len(longest) + 1)]
 
 
 def layer_label(names: Sequence[str], layer: int) -> str:
