@@ -7,6 +7,7 @@ charts that sit side by side take a shared domain (`*_domain` helpers) so their 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import altair as alt
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from .probes import POOLED_LAYER
+from .probes import POOLED_LAYER, stuck_word
 from .results import RunResult
 from .spec import RunSpec
 
@@ -87,8 +88,18 @@ def run_color(names: Sequence[str], name: str) -> str:
     return RUN_COLORS[list(names).index(name) % len(RUN_COLORS)]
 
 
-def layer_name(layer: int) -> str:
-    return f"fc{layer}"
+def layer_names(runs: Runs) -> list[str]:
+    """The runs' layer names where they agree (same family and depth), else 'layer N' for each number."""
+    named = [result.layer_names for _, result in runs]
+    longest = max(named, key=len) if named else []
+    if all(names == longest[: len(names)] for names in named):
+        return longest
+    return [f"layer {number}" for number in range(1, len(longest) + 1)]
+
+
+def _label_expr(names: Sequence[str]) -> str:
+    """A Vega expression naming layer number datum.value (1-based) by `names`."""
+    return f"{json.dumps(list(names))}[datum.value - 1]"
 
 
 def snapshot_at(result: RunResult, step: int | None) -> int:
@@ -110,10 +121,10 @@ def step_label(step: int, steps_per_epoch: int | None) -> str:
     return f"step {step} (epoch {step / steps_per_epoch:.2f})"
 
 
-def _layer_axis(n_layers: int, title: str | None = "layer") -> alt.Axis:
+def _layer_axis(names: Sequence[str], title: str | None = "layer") -> alt.Axis:
     return alt.Axis(
-        values=list(range(1, n_layers + 1)),
-        labelExpr="'fc' + datum.value",
+        values=list(range(1, len(names) + 1)),
+        labelExpr=_label_expr(names),
         labelOverlap=False,
         title=title,
         grid=False,
@@ -140,9 +151,8 @@ def gradient_flow_frame(runs: Runs, step: int | None, quantity: str = "weight_gr
         at = snapshot_at(result, step)
         stats = result.layer_stats
         part = stats[(stats["quantity"] == quantity) & (stats["step"] == at) & (stats["layer"] > 0)]
-        rows.append(
-            part.assign(run=name, layer_name=part["layer"].map(layer_name))[["run", "layer", "layer_name", "value"]]
-        )
+        named = part.assign(run=name, layer_name=part["layer"].map(result.layer_name))
+        rows.append(named[["run", "layer", "layer_name", "value"]])
     frame = (
         pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=["run", "layer", "layer_name", "value"])
     )
@@ -169,11 +179,12 @@ def _layer_lines(
     """One value per layer on a log y scale, one line per run (gradient flow, activation std)."""
     names = [name for name, _ in runs]
     n_layers = int(frame["layer"].max()) if len(frame) else 1
+    shown = (layer_names(runs) + [f"layer {n}" for n in range(1, n_layers + 1)])[:n_layers]
     chart = (
         alt.Chart(frame, title="")
         .mark_line(point=alt.OverlayMarkDef(size=point_size))
         .encode(
-            x=alt.X("layer:Q", axis=_layer_axis(n_layers, x_title), scale=alt.Scale(nice=False)),
+            x=alt.X("layer:Q", axis=_layer_axis(shown, x_title), scale=alt.Scale(nice=False)),
             y=alt.Y("value:Q", scale=alt.Scale(type="log"), title=y_title, axis=alt.Axis(format=y_format)),
             color=alt.Color(
                 "run:N",
@@ -317,9 +328,9 @@ def _side_labels(result: RunResult, step: int | None, quantity: str, kind: str) 
         share = zeros / (counted + extra).replace(0, np.nan)
         texts = share.map(lambda v: f"{v:.0%} zero" if np.isfinite(v) and v >= 0.005 else "")
     else:
-        word = "saturated" if result.spec.activation in ("sigmoid", "tanh") else "dead"
+        word = stuck_word(result.spec.activation)
         stuck = at_step[at_step["quantity"] == "saturated_or_dead"].set_index("layer")["value"]
-        texts = stuck.map(lambda v: f"{v:.0%} {word}" if np.isfinite(v) else "")
+        texts = stuck.map(lambda v: f"{v:.0%} {word}" if np.isfinite(v) and word else "")
     frame = texts.rename("text").reset_index()
     return frame.assign(y=frame["layer"].astype(float) - 0.35)
 
@@ -338,7 +349,8 @@ def ridgeline(
     """
     frame = ridge_frame(result, quantity, step)
     is_grad = quantity in ("weight_grad", "grad_out")
-    n_layers = result.spec.depth + 1 if is_grad else result.spec.depth
+    # weight gradients: every layer; activations: the layers before the head
+    n_layers = len(result.layer_names) if is_grad else len(result.layer_names) - 1
     x_title = {
         "weight_grad": "log₁₀ |∂L/∂W|",
         "grad_out": "log₁₀ |∂L/∂z| (back-propagated)",
@@ -346,7 +358,7 @@ def ridgeline(
         "pre_activation": "pre-activation value",
     }[quantity]
     x = alt.X("bin_start:Q", title=x_title, scale=alt.Scale(domain=list(x_domain), nice=False, clamp=True))
-    y_axis = _layer_axis(n_layers, None)
+    y_axis = _layer_axis(result.layer_names[:n_layers], None)
     y_scale = alt.Scale(domain=[1.0 - RIDGE_OVERLAP, n_layers + 0.25], reverse=True, nice=False, zero=False)
     y = alt.Y(
         "base:Q",
@@ -416,7 +428,7 @@ def gradient_heatmap(
     result: RunResult, color_domain: tuple[float, float], step: int | None = None, title: str | None = None
 ) -> alt.LayerChart:
     frame = heatmap_frame(result)
-    n_layers = result.spec.depth + 1
+    n_layers = len(result.layer_names)
     total = int(result.meta.get("total_steps") or (frame["step_end"].max() if len(frame) else 1))
     cells = (
         alt.Chart(frame)
@@ -429,7 +441,7 @@ def gradient_heatmap(
                 sort="ascending",
                 title=None,
                 scale=alt.Scale(domain=list(range(1, n_layers + 1))),
-                axis=alt.Axis(labelExpr="'fc' + datum.value"),
+                axis=alt.Axis(labelExpr=_label_expr(result.layer_names)),
             ),
             color=alt.Color(
                 "log_norm:Q",
@@ -519,7 +531,7 @@ def trace_layers(depth: int, most: int = TRACE_LAYERS) -> list[int]:
 def activation_trace_frame(result: RunResult) -> pd.DataFrame:
     """Per snapshot step and traced hidden layer: mean, std, mean ± std (finite rows only)."""
     stats = result.layer_stats
-    layers = trace_layers(result.spec.depth)
+    layers = trace_layers(len(result.layer_names) - 1)
     part = stats[stats["quantity"].isin(["act_mean", "act_std"]) & stats["layer"].isin(layers)]
     columns = ["step", "layer", "layer_name", "epoch", "mean", "std", "low", "high"]
     if part.empty:
@@ -529,7 +541,7 @@ def activation_trace_frame(result: RunResult) -> pd.DataFrame:
     wide = wide[np.isfinite(wide["mean"]) & np.isfinite(wide["std"])]
     per_epoch = result.meta.get("steps_per_epoch") or 0
     wide["epoch"] = wide["step"] / per_epoch if per_epoch else np.nan
-    wide["layer_name"] = wide["layer"].map(layer_name)
+    wide["layer_name"] = wide["layer"].map(result.layer_name)
     wide["low"], wide["high"] = wide["mean"] - wide["std"], wide["mean"] + wide["std"]
     return wide[columns].reset_index(drop=True)
 
@@ -551,7 +563,7 @@ def activation_trace(
     """One run's hidden-layer activations over training: mean (line) and ± std (band), one colour per layer
     (Glorot & Bengio 2010, figure 2's view); x is the training step on a symlog axis, so the early snapshots show."""
     frame = activation_trace_frame(result)
-    layers = trace_layers(result.spec.depth)
+    layers = trace_layers(len(result.layer_names) - 1)
     color = alt.Color(
         "layer:O",
         scale=alt.Scale(domain=layers, scheme=LAYER_SCHEME),
