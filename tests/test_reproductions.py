@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -64,7 +65,7 @@ def test_swish_depth_sweep_relu_collapses_at_depth(isolated_cache):
     so only its measurement, not its outcome, is asserted."""
     reproduction = find("swish-depth")
     sweep = reproduction.sweep(dataset="mnist-sample", n_train=0, width=64, epochs=2, probe_size=100)
-    sweep = type(sweep)(sweep.base, (2, 50), sweep.activations, sweep.inits)
+    sweep = dataclasses.replace(sweep, depths=(2, 50))
     table = run_sweep(sweep, ResultCache(isolated_cache))
     relu_collapses, swish_trains = reproduction.sweep_measure(table)
     assert relu_collapses.holds, relu_collapses.text

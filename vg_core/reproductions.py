@@ -42,7 +42,7 @@ class Reproduction:
     claim: str
     base: RunSpec
     runs: tuple[dict[str, Any], ...] = ()
-    depths: tuple[int, ...] = ()  # set for a depth sweep over the runs' activations
+    depths: tuple[int, ...] = ()  # set for a depth sweep over the runs
     measure: Callable[[list[RunResult]], list[Finding]] = field(default=lambda results: [], repr=False)
     sweep_measure: Callable[[pd.DataFrame], list[Finding]] = field(default=lambda table: [], repr=False)
     note: str = ""  # how this setup differs from the paper's
@@ -53,7 +53,7 @@ class Reproduction:
 
     def sweep(self, **overrides: Any) -> Sweep:
         base = self.base.replace(**overrides)
-        return Sweep(base, self.depths, tuple(run["activation"] for run in self.runs), (base.init,))
+        return Sweep(base, self.depths, (base.activation,), (base.init,), tuple(self.runs))
 
 
 def _by(results: list[RunResult], **match: Any) -> RunResult:
