@@ -293,7 +293,6 @@ ALTERNATIVES = {
     "seed": 1,
     "device": "cpu",
     "probe_size": 100,
-    "model": "cnn",
     "clip_norm": 1.0,
 }
 # Fields of a recurrent net only, changed on an LSTM (on an MLP they are canonical or an error).
@@ -302,7 +301,13 @@ RECURRENT_ALTERNATIVES = {"seq_len": 196, "recurrent_init": "orthogonal", "recur
 
 def test_alternatives_cover_every_field():
     expected = {f.name for f in fields(RunSpec)}
-    assert set(ALTERNATIVES) | {"init_std"} | set(RECURRENT_ALTERNATIVES) == expected
+    assert set(ALTERNATIVES) | {"init_std", "model"} | set(RECURRENT_ALTERNATIVES) == expected
+
+
+@pytest.mark.parametrize("model", ["cnn", "rnn", "lstm", "gru"])
+def test_key_changes_with_the_model(model):
+    base = RunSpec(activation="tanh", depth=2, width=8)
+    assert base.replace(model=model).key() != base.key()
 
 
 @pytest.mark.parametrize("name", sorted(RECURRENT_ALTERNATIVES))
