@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -247,7 +248,7 @@ def test_mlp_weights_are_those_of_the_article_construction():
     model = build_model(spec)
     torch.manual_seed(spec.seed)
     sizes = [784, 16, 16, 16, 10]
-    expected = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+    expected = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
     for linear, twin in zip(model.linears, expected):
         assert torch.equal(linear.weight, twin.weight) and torch.equal(linear.bias, twin.bias)
 

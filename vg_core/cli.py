@@ -22,7 +22,6 @@ from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, v
 from .sweep import Sweep, cached_table, parse_depths, run_sweep
 from .train import Progress
 
-
 DEFAULT_ACTIVATIONS = "sigmoid,relu,swish"  # what `compare` contrasts by default
 RECURRENT_ACTIVATION = "tanh"  # the activation a recurrent model gets when none is given (an Elman RNN is tanh)
 
@@ -78,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument(
         "--activations",
         default=None,
-        help=f"comma-separated activations (default {DEFAULT_ACTIVATIONS}; {RECURRENT_ACTIVATION} with a recurrent model)",
+        help=f"comma-separated activations (default {DEFAULT_ACTIVATIONS}; {RECURRENT_ACTIVATION} for recurrent ones)",
     )
     compare.add_argument("--inits", default="default", help="comma-separated inits")
     _common_flags(compare)
