@@ -292,15 +292,15 @@ def _validate_family(spec: RunSpec) -> None:
             raise SpecError("forget_bias: only an lstm has a forget gate")
         return
     if spec.model != "lstm" and spec.forget_bias != 0:
-        raise SpecError(f"forget_bias: only an lstm has a forget gate, not an {spec.model}")
+        raise SpecError(f"forget_bias: only an lstm has a forget gate (this is a {spec.model})")
     if spec.model == "rnn" and spec.activation not in ("tanh", "relu"):
         raise SpecError(f"activation: an rnn is tanh or relu, not {spec.activation}")
     if spec.recurrent_init == "identity" and spec.model != "rnn":
-        raise SpecError(f"recurrent_init: identity (IRNN) is for an rnn, not an {spec.model}")
+        raise SpecError(f"recurrent_init: identity (IRNN) is for an rnn (this is a {spec.model})")
     if spec.norm != "none":
-        raise SpecError(f"norm: {spec.norm} norm is not available for an {spec.model} (use none)")
+        raise SpecError(f"norm: {spec.norm} norm is not available for a recurrent net ({spec.model}; use none)")
     if spec.residual:
-        raise SpecError(f"residual: skips are not available for an {spec.model}")
+        raise SpecError(f"residual: skips are not available for a recurrent net ({spec.model})")
 
 
 def _format(value: Any) -> str:
