@@ -28,7 +28,8 @@ def _assert_all_hold(findings):
 
 
 def test_every_reproduction_is_well_formed():
-    assert [r.slug for r in REPRODUCTIONS] == ["glorot-init", "glorot-saturation", "he-init", "swish-depth", "he-resnet"]
+    slugs = ["glorot-init", "glorot-saturation", "he-init", "swish-depth", "he-resnet"]
+    assert [r.slug for r in REPRODUCTIONS] == slugs
     for reproduction in REPRODUCTIONS:
         assert reproduction.claim and reproduction.title and reproduction.note
         specs = reproduction.sweep().points() if reproduction.depths else reproduction.specs()
