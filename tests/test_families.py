@@ -278,3 +278,36 @@ def test_run_json_names_cnn_layers_by_module_path(tmp_path):
     assert [row["layer"] for row in payload["layers"]] == [1, 2, 3, 4]
     assert [row["name"] for row in payload["layers"]] == ["conv1", "conv2", "conv3", "fc"]
     assert payload["spec"]["model"] == "cnn"
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("run1_model", "transformer"),
+        ("run1_seq", "100"),
+        ("run1_clip", "-1"),
+        ("run1_rinit", "zeros"),
+        ("run1_rgain", "abc"),
+        ("run1_fbias", "99"),
+    ],
+)
+def test_bad_family_url_values_warn_and_fall_back(key, value):
+    from vg_core.presets import PRESETS, Comparison
+
+    comparison, warnings = Comparison.from_params({"preset": "cnn-residual", "run1": "relu", key: value})
+    assert len(warnings) == 1 and warnings[0].startswith(f"{key}: "), warnings
+    assert comparison.specs[0].model == PRESETS["cnn-residual"].specs()[0].model
+
+
+def test_a_cnn_comparison_round_trips_through_its_url():
+    from vg_core.presets import Comparison
+
+    comparison = Comparison.from_preset("cnn-residual")
+    params = comparison.to_params()
+    assert params["run1_model"] == params["run2_model"] == "cnn" and "run1_rinit" not in params
+    again, warnings = Comparison.from_params(params)
+    assert again == comparison and not warnings
+    lstm = {**params, "run2_model": "lstm", "run2": "tanh", "run2_residual": "false", "run2_fbias": "3"}
+    parsed, warnings = Comparison.from_params(lstm)
+    assert not warnings and parsed.specs[1].forget_bias == 3.0
+    assert Comparison.from_params(parsed.to_params()) == (parsed, [])
