@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -9,7 +10,9 @@ import torch
 from engine_helpers import tiny_spec
 from torch import nn
 
-from vg_core.model import ACTIVATION_MODULES, MLP, Recording, build_model, init_linear
+from vg_core.models import ACTIVATION_MODULES, build_model, init_weight
+from vg_core.models.mlp import MLP
+from vg_core.probes.hooks import attach
 from vg_core.spec import ACTIVATIONS, ARTICLE_SPEC, INITS, NORMS, RunSpec
 
 
@@ -19,7 +22,10 @@ def test_article_network_shape_and_parameter_count():
     assert model.layer_names == ["fc1", "fc2", "fc3", "fc4", "fc5", "fc6"]
     shapes = [tuple(linear.weight.shape) for linear in model.linears]
     assert shapes == [(1000, 784)] + [(1000, 1000)] * 4 + [(10, 1000)]
-    assert isinstance(model.activation, nn.Sigmoid) and model.norms is None and not model.residual
+    assert all(isinstance(model.get_submodule(f"fc{i}").act, nn.Sigmoid) for i in range(1, 6))
+    assert model.norms is None and not model.residual
+    # every hidden layer owns its activation module, so that a hook can tell layers apart
+    assert len({id(model.get_submodule(f"fc{i}").act) for i in range(1, 6)}) == 5
 
 
 @pytest.mark.parametrize("norm", NORMS)
@@ -112,7 +118,7 @@ def test_orthogonal_init_has_orthonormal_rows():
 
 def test_unknown_init_is_an_error():
     with pytest.raises(ValueError, match="unknown init 'zeros'"):
-        init_linear(nn.Linear(3, 2), "zeros")
+        init_weight(nn.Linear(3, 2), "zeros")
 
 
 def test_same_seed_same_weights_other_seed_other_weights():
@@ -181,10 +187,10 @@ def test_batch_norm_standardises_each_unit_over_the_batch():
     model = build_model(tiny_spec(norm="batch", depth=3))
     assert all(isinstance(norm, nn.BatchNorm1d) for norm in model.norms)
     x = torch.randn(200, 784, generator=torch.Generator().manual_seed(3)) * 5 + 2
-    record = Recording()
     model.train()
-    model(x, record=record)
-    for pre in record.pre_activations:
+    with attach(model.layers()) as captures:
+        model(x)
+    for pre in [c.pre_activations[0] for c in captures[:-1]]:
         torch.testing.assert_close(pre.mean(0), torch.zeros(pre.shape[1]), atol=1e-4, rtol=0)
         torch.testing.assert_close(pre.var(0, unbiased=False), torch.ones(pre.shape[1]), atol=5e-3, rtol=0)
     # equals the hand-written forward with a per-unit standardisation
@@ -209,9 +215,9 @@ def test_layer_norm_standardises_each_sample():
     model = build_model(tiny_spec(norm="layer", depth=3, activation="relu"))
     assert all(isinstance(norm, nn.LayerNorm) for norm in model.norms)
     x = torch.randn(10, 784, generator=torch.Generator().manual_seed(3))
-    record = Recording()
-    model(x, record=record)
-    for pre in record.pre_activations:
+    with attach(model.layers()) as captures:
+        model(x)
+    for pre in [c.pre_activations[0] for c in captures[:-1]]:
         torch.testing.assert_close(pre.mean(1), torch.zeros(10), atol=1e-5, rtol=0)
         torch.testing.assert_close(pre.var(1, unbiased=False), torch.ones(10), atol=1e-3, rtol=0)
     expected = _manual_forward(
@@ -224,16 +230,27 @@ def test_layer_norm_standardises_each_sample():
     torch.testing.assert_close(model(x), expected, atol=1e-4, rtol=1e-4)
 
 
-def test_recording_keeps_every_layer():
+def test_hooks_see_every_layer():
     spec = tiny_spec(depth=3, width=8, norm="layer")
     model = build_model(spec)
-    record = Recording()
-    logits = model(torch.zeros(4, 784), record=record)
-    assert len(record.linear_outputs) == 4 and record.linear_outputs[-1] is logits
-    assert len(record.pre_activations) == len(record.activations) == 3
-    assert all(t.shape == (4, 8) for t in record.activations)
-    logits.sum().backward()
-    assert all(z.grad is not None for z in record.linear_outputs)
+    with attach(model.layers()) as captures:
+        logits = model(torch.zeros(4, 784))
+        logits.sum().backward()
+    assert [len(c.outputs) for c in captures] == [1, 1, 1, 1] and torch.equal(captures[-1].outputs[0], logits)
+    assert [len(c.activations) for c in captures] == [1, 1, 1, 0]
+    assert all(c.activations[0].shape == (4, 8) for c in captures[:-1])
+    assert all(len(c.output_grads) == 1 for c in captures)
+
+
+def test_mlp_weights_are_those_of_the_article_construction():
+    """The same seed gives the weights nn.Linear(784, w), nn.Linear(w, w), ... created in order (as before)."""
+    spec = tiny_spec(depth=3, width=16, norm="batch", residual=True)
+    model = build_model(spec)
+    torch.manual_seed(spec.seed)
+    sizes = [784, 16, 16, 16, 10]
+    expected = [nn.Linear(a, b) for a, b in itertools.pairwise(sizes)]
+    for linear, twin in zip(model.linears, expected):
+        assert torch.equal(linear.weight, twin.weight) and torch.equal(linear.bias, twin.bias)
 
 
 def test_model_moves_to_the_requested_device():

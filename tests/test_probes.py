@@ -12,20 +12,19 @@ from torch import nn
 from torch.nn import functional as F
 
 from vg_core.data import load
-from vg_core.model import MLP, build_model
+from vg_core.models import build_model
+from vg_core.models.mlp import MLP
 from vg_core.probes import (
     ACTIVATION_BINS,
     LAYER_QUANTITIES,
     LOG_GRAD_BINS,
     PRE_ACTIVATION_BINS,
-    RELU_LIKE,
-    SATURATING,
     SIGNED_GRAD_BINS,
+    SLOPE_FRACTION,
     Bins,
     histogram,
     log_abs_histogram,
     probe_batch,
-    saturation,
 )
 from vg_core.spec import ACTIVATIONS
 
@@ -55,7 +54,7 @@ def oracle(model: MLP, x: torch.Tensor, y: torch.Tensor, activation: str) -> dic
     h, zs, pres, posts = x, [], [], []
     for index, linear in enumerate(model.linears[:-1]):
         z = F.linear(h, linear.weight, linear.bias)
-        if isinstance(model.norms, nn.ModuleList) and isinstance(model.norms[0], nn.BatchNorm1d):
+        if model.norms is not None and isinstance(model.norms[0], nn.BatchNorm1d):
             norm = model.norms[index]  # batch statistics, running stats untouched (None)
             u = F.batch_norm(z, None, None, norm.weight, norm.bias, training=True, eps=norm.eps)
         elif model.norms is not None:
@@ -184,15 +183,20 @@ def test_probe_matches_autograd(config, probe_data):
     assert snap.signed_histogram.sum() + snap.signed_outside == pooled.size == spec.n_parameters
 
 
+def autograd_slope(activation: str, pre: np.ndarray) -> np.ndarray:
+    """f'(pre) by torch.autograd on the functional form (not the model's module), in float64."""
+    x = torch.tensor(pre, dtype=torch.float64, requires_grad=True)
+    (grad,) = torch.autograd.grad(FUNCTIONS[activation](x).sum(), x)
+    return grad.numpy()
+
+
 def hand_saturation(activation: str, post: np.ndarray, pre: np.ndarray) -> tuple[float, float]:
-    if activation == "sigmoid":
-        saturated = np.mean((post <= 0.01) | (post >= 0.99))
-    elif activation == "tanh":
-        saturated = np.mean((post <= -0.98) | (post >= 0.98))
-    else:
-        saturated = np.nan
-    dead = np.mean((pre <= 0).all(axis=0)) if activation in RELU_LIKE else np.nan
-    return saturated, dead
+    """(share of elements, share of units on every sample) whose slope is below SLOPE_FRACTION of the largest."""
+    if activation == "linear":
+        return np.nan, np.nan
+    largest = np.abs(autograd_slope(activation, np.linspace(-20, 20, 400_001))).max()
+    stuck = np.abs(autograd_slope(activation, pre)) < SLOPE_FRACTION * largest
+    return stuck.mean(), stuck.all(axis=0).mean()
 
 
 def test_weight_gradient_norms_match_hooks_on_the_article_network(probe_data):
@@ -274,26 +278,34 @@ def _one_layer(activation: str, biases: list[float], width: int = 8) -> MLP:
 
 
 def test_saturated_fraction_of_sigmoid_by_hand():
-    # sigmoid(10) = 0.99995 and sigmoid(-10) = 0.00005 are within 1% of the bounds; sigmoid(4.5) = 0.989 is not
-    model = _one_layer("sigmoid", [10, 10, -10, -10, 0, 4.5, -4.5, 1])
+    # sigmoid'(±10) = 4.5e-5 is below a quarter of sigmoid's largest slope 0.25; sigmoid'(±2.5) = 0.070 is not
+    model = _one_layer("sigmoid", [10, 10, -10, -10, 0, 2.5, -2.5, 1])
     x, y = torch.randn(20, 784), torch.arange(20) % 10
     snap = probe_batch(model, x, y, "sigmoid")
     assert snap.stats["saturated_frac"][0] == pytest.approx(0.5)
     assert snap.stats["saturated_or_dead"][0] == pytest.approx(0.5)
-    assert np.isnan(snap.stats["dead_frac"][0])
+    assert snap.stats["dead_frac"][0] == pytest.approx(0.5)  # the same four units, on every sample
+
+
+def test_a_sigmoid_piled_at_six_percent_counts_as_saturated():
+    # Glorot & Bengio's figure 2: a top layer sitting at 0.06 has slope 0.056, 23 % of 0.25
+    model = _one_layer("sigmoid", [float(np.log(0.06 / 0.94))] * 8)
+    snap = probe_batch(model, torch.randn(20, 784), torch.arange(20) % 10, "sigmoid")
+    assert snap.stats["act_mean"][0] == pytest.approx(0.06, rel=1e-5)
+    assert snap.stats["saturated_or_dead"][0] == 1.0
 
 
 def test_saturated_fraction_of_tanh_by_hand():
-    # tanh(3) = 0.995 is within 0.02 of 1; tanh(2.2) = 0.976 is not
-    model = _one_layer("tanh", [3, -3, 2.2, -2.2, 0, 0, 0, 0])
+    # tanh'(3) = 0.0099 < 0.25; tanh'(1.2) = 0.305 is not
+    model = _one_layer("tanh", [3, -3, 1.2, -1.2, 0, 0, 0, 0])
     snap = probe_batch(model, torch.randn(20, 784), torch.arange(20) % 10, "tanh")
     assert snap.stats["saturated_frac"][0] == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("activation", RELU_LIKE)
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "elu", "gelu", "swish"])
 def test_dead_fraction_by_hand(activation):
-    # units 0-2 get -1 and unit 6 gets exactly 0 for every sample: dead; unit 7 is positive for one sample only
-    model = _one_layer(activation, [-1, -1, -1, 1, 1, 1, 0, -1])
+    # units 0-2 and 6 get -5 for every sample: slope near 0, dead; unit 7 is at +95 for one sample only
+    model = _one_layer(activation, [-5, -5, -5, 1, 1, 1, -5, -5])
     with torch.no_grad():
         model.linears[0].weight[7, 0] = 100.0
     x = torch.zeros(20, 784)
@@ -301,13 +313,20 @@ def test_dead_fraction_by_hand(activation):
     snap = probe_batch(model, x, torch.arange(20) % 10, activation)
     assert snap.stats["dead_frac"][0] == pytest.approx(4 / 8)
     assert snap.stats["saturated_or_dead"][0] == pytest.approx(4 / 8)
-    assert np.isnan(snap.stats["saturated_frac"][0])
+    assert snap.stats["saturated_frac"][0] == pytest.approx((4 * 20 + 19) / (8 * 20))  # per element
+
+
+def test_a_relu_unit_at_exactly_zero_is_dead():
+    model = _one_layer("relu", [0, 0, 1, 1, 1, 1, 1, 1])
+    snap = probe_batch(model, torch.zeros(20, 784), torch.arange(20) % 10, "relu")
+    assert snap.stats["dead_frac"][0] == pytest.approx(2 / 8)
 
 
 def test_linear_activation_has_neither_saturation_nor_dead_units():
-    saturated, dead = saturation("linear", torch.zeros(4, 3), torch.zeros(4, 3))
-    assert torch.isnan(saturated) and torch.isnan(dead)
-    assert set(SATURATING) == {"sigmoid", "tanh"}
+    model = _one_layer("linear", [-5, -5, 0, 0, 1, 1, 5, 5])
+    snap = probe_batch(model, torch.randn(20, 784), torch.arange(20) % 10, "linear")
+    for quantity in ("saturated_frac", "dead_frac", "saturated_or_dead"):
+        assert np.isnan(snap.stats[quantity][0])
 
 
 # ---------------------------------------------------------------- probing changes nothing

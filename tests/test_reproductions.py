@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -27,7 +28,8 @@ def _assert_all_hold(findings):
 
 
 def test_every_reproduction_is_well_formed():
-    assert [r.slug for r in REPRODUCTIONS] == ["glorot-init", "glorot-saturation", "he-init", "swish-depth"]
+    slugs = ["glorot-init", "glorot-saturation", "he-init", "swish-depth", "he-resnet"]
+    assert [r.slug for r in REPRODUCTIONS] == slugs
     for reproduction in REPRODUCTIONS:
         assert reproduction.claim and reproduction.title and reproduction.note
         specs = reproduction.sweep().points() if reproduction.depths else reproduction.specs()
@@ -64,7 +66,7 @@ def test_swish_depth_sweep_relu_collapses_at_depth(isolated_cache):
     so only its measurement, not its outcome, is asserted."""
     reproduction = find("swish-depth")
     sweep = reproduction.sweep(dataset="mnist-sample", n_train=0, width=64, epochs=2, probe_size=100)
-    sweep = type(sweep)(sweep.base, (2, 50), sweep.activations, sweep.inits)
+    sweep = dataclasses.replace(sweep, depths=(2, 50))
     table = run_sweep(sweep, ResultCache(isolated_cache))
     relu_collapses, swish_trains = reproduction.sweep_measure(table)
     assert relu_collapses.holds, relu_collapses.text

@@ -25,6 +25,7 @@ from vg_core.spec import (
     NORMS,
     OPTIMIZERS,
     RANGES,
+    SEQ_LENS,
     RunSpec,
     SpecError,
 )
@@ -62,6 +63,7 @@ valid_values = st.fixed_dictionaries(
         "seed": _numbers("seed"),
         "device": st.sampled_from(DEVICES),
         "probe_size": _numbers("probe_size"),
+        "clip_norm": _numbers("clip_norm"),
     }
 )
 
@@ -158,8 +160,10 @@ def test_out_of_range_numbers_name_the_field_and_range(name):
     bad = [too_high, str(too_high), "abc", "", None, "nan", "inf", float("-inf"), True]
     if low > 0:
         bad += [low / 2 if kind is float else low - 1, -1]
-    else:
+    elif low == 0:
         bad += [-1, "-0.5"]
+    else:
+        bad += [low - 1, str(low * 2)]
     if kind is int:
         bad += ["1.5", 2.5]
     for value in bad:
@@ -202,8 +206,10 @@ def test_spec_is_frozen():
 @SETTINGS
 @given(st.sampled_from(sorted(RANGES)), st.data())
 def test_any_value_inside_the_range_is_accepted(name, data):
-    value = data.draw(_numbers(name))
+    value = data.draw(st.sampled_from(SEQ_LENS) if name == "seq_len" else _numbers(name))
     changes = {name: value}
+    if name in ("seq_len", "recurrent_gain", "forget_bias"):  # fields of a (small) recurrent net
+        changes.update(model="lstm", recurrent_init="orthogonal", depth=1, width=8)
     if name in ("depth", "width"):  # keep the other dimension small enough for the guard rails
         changes["width" if name == "depth" else "depth"] = 1
     if name == "epochs":  # 100 epochs of all 60,000 digits through 4.8 M parameters is over budget
@@ -287,11 +293,30 @@ ALTERNATIVES = {
     "seed": 1,
     "device": "cpu",
     "probe_size": 100,
+    "clip_norm": 1.0,
 }
+# Fields of a recurrent net only, changed on an LSTM (on an MLP they are canonical or an error).
+RECURRENT_ALTERNATIVES = {"seq_len": 196, "recurrent_init": "orthogonal", "recurrent_gain": 1.0, "forget_bias": 3.0}
 
 
 def test_alternatives_cover_every_field():
-    assert set(ALTERNATIVES) | {"init_std"} == {f.name for f in fields(RunSpec)}
+    expected = {f.name for f in fields(RunSpec)}
+    assert set(ALTERNATIVES) | {"init_std", "model"} | set(RECURRENT_ALTERNATIVES) == expected
+
+
+@pytest.mark.parametrize("model", ["cnn", "rnn", "lstm", "gru"])
+def test_key_changes_with_the_model(model):
+    base = RunSpec(activation="tanh", depth=2, width=8)
+    assert base.replace(model=model).key() != base.key()
+
+
+@pytest.mark.parametrize("name", sorted(RECURRENT_ALTERNATIVES))
+def test_key_changes_when_a_recurrent_field_changes(name):
+    base = RunSpec(model="lstm", depth=1, width=16)
+    if name != "recurrent_init":  # the gain means something under an orthogonal init only
+        base = base.replace(recurrent_init="orthogonal", recurrent_gain=0.5)
+    changed = base.replace(**{name: RECURRENT_ALTERNATIVES[name]})
+    assert changed.key() != base.key()
 
 
 @pytest.mark.parametrize("name", sorted(ALTERNATIVES))

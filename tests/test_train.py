@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from torch.nn import functional as F
 
 from vg_core.data import load
-from vg_core.model import build_model
+from vg_core.models import build_model
 from vg_core.results import FRAMES
 from vg_core.spec import ARTICLE_SPEC, RunSpec, SpecError
 from vg_core.summary import gradient_ratio, verdicts

@@ -18,7 +18,7 @@ import vl_convert as vlc
 from .probes import POOLED_LAYER
 from .results import RunResult
 from .spec import RunSpec
-from .summary import stuck_word
+from .summary import run_stuck_word
 
 Runs = Sequence[tuple[str, RunResult]]
 
@@ -533,9 +533,9 @@ def _side_labels(result: RunResult, step: int | None, quantity: str, kind: str) 
         share = zeros / (counted + extra).replace(0, np.nan)
         texts = share.map(lambda v: f"{v:.0%} zero" if np.isfinite(v) and v >= 0.005 else "")
     else:
-        word = stuck_word(result)
+        word = run_stuck_word(result)
         stuck = at_step[at_step["quantity"] == "saturated_or_dead"].set_index("layer")["value"]
-        texts = stuck.map(lambda v: f"{v:.0%} {word}" if np.isfinite(v) else "")
+        texts = stuck.map(lambda v: f"{v:.0%} {word}" if np.isfinite(v) and word else "")
     frame = texts.rename("text").reset_index()
     return frame.assign(y=frame["layer"].astype(float) - 0.35)
 

@@ -18,10 +18,13 @@ from .data import DataError
 from .reproductions import REPRODUCTIONS, find
 from .results import RunResult, json_safe
 from .runfiles import RunFileError, open_run
-from .spec import CHOICES, RANGES, RunSpec, SpecError
+from .spec import CHOICES, RANGES, RECURRENT, RunSpec, SpecError
 from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
 from .sweep import Sweep, cached_table, parse_depths, run_sweep
 from .train import Progress
+
+DEFAULT_ACTIVATIONS = "sigmoid,relu,swish"  # what `compare` contrasts by default
+RECURRENT_ACTIVATION = "tanh"  # the activation a recurrent model gets when none is given (an Elman RNN is tanh)
 
 
 class UsageError(Exception):
@@ -62,14 +65,21 @@ def _common_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m vg_core", description="Train instrumented MLPs and show their gradient flow.")
+    parser = _Parser(
+        prog="python -m vg_core", description="Train instrumented MLPs, CNNs and RNNs and show their gradient flow."
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = commands.add_parser("run", help="train (or load from the cache) one spec and print a per-layer table")
     _spec_flags(run)
     _common_flags(run)
-    compare = commands.add_parser("compare", help="several activations or inits, otherwise equal, side by side")
-    _spec_flags(compare, skip=("activation", "init"))
-    compare.add_argument("--activations", default="sigmoid,relu,swish", help="comma-separated activations")
+    compare = commands.add_parser("compare", help="several models, activations or inits, otherwise equal")
+    _spec_flags(compare, skip=("model", "activation", "init"))
+    compare.add_argument("--models", default="mlp", help="comma-separated models (mlp, cnn, rnn, lstm, gru)")
+    compare.add_argument(
+        "--activations",
+        default=None,
+        help=f"comma-separated activations (default {DEFAULT_ACTIVATIONS}; {RECURRENT_ACTIVATION} for recurrent ones)",
+    )
     compare.add_argument("--inits", default="default", help="comma-separated inits")
     _common_flags(compare)
     sweep = commands.add_parser("sweep", help="one spec over several depths and activations, cached and resumable")
@@ -90,9 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def spec_from_args(args: argparse.Namespace, **overrides: Any) -> RunSpec:
-    """The RunSpec the flags describe (defaults: the article's network)."""
+    """The RunSpec the flags describe (defaults: the article's network; a recurrent model's activation: tanh)."""
     given = {f.name: getattr(args, f.name) for f in fields(RunSpec) if getattr(args, f.name, None) is not None}
-    return RunSpec.from_params({**given, **overrides})
+    values = {**given, **overrides}
+    if str(values.get("model", "")).strip().lower() in RECURRENT and "activation" not in values:
+        values["activation"] = RECURRENT_ACTIVATION
+    return RunSpec.from_params(values)
 
 
 def progress_bar(label: str, quiet: bool):
@@ -195,9 +208,14 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    activations = [a.strip() for a in args.activations.split(",") if a.strip()]
-    inits = [i.strip() for i in args.inits.split(",") if i.strip()]
-    specs = [spec_from_args(args, activation=a, init=i) for a in activations for i in inits]
+    models = _names(args.models)
+    default = RECURRENT_ACTIVATION if set(models) & set(RECURRENT) else DEFAULT_ACTIVATIONS
+    activations = _names(args.activations if args.activations is not None else default)
+    inits = _names(args.inits)
+    if not models or not activations or not inits:
+        raise UsageError("compare: give at least one model, one activation and one init")
+    specs = [spec_from_args(args, model=m, activation=a, init=i) for m in models for a in activations for i in inits]
+    specs = list({spec.key(): spec for spec in specs}.values())  # an lstm/gru takes tanh whatever is asked
     cache = ResultCache(args.cache_dir)
     runs = [train_or_load(cache, spec, args.quiet) for spec in specs]
     if args.json:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .i18n import N_, Message, Translator, message
-from .probes import SATURATION_MARGIN
+from .probes import SLOPE_FRACTION
 
 
 @dataclass(frozen=True)
@@ -80,25 +80,26 @@ GLOSSARY: dict[str, Term] = {
         N_("saturated"),
         N_("saturated unit"),
         message(
-            "A sigmoid or tanh unit whose output lies within {margin:.0%} of its range from a bound (0 or 1, −1 or "
-            "1). Its slope there is almost 0, so it passes back almost no gradient.",
-            margin=SATURATION_MARGIN,
+            "A sigmoid or tanh unit whose slope f′ at its input is below {fraction:.0%} of the function's steepest "
+            "slope: a sigmoid output below 0.07 or above 0.93, a tanh output beyond ±0.87. It passes back at most a "
+            "quarter of the gradient it could.",
+            fraction=SLOPE_FRACTION,
         ),
     ),
     "dead": Term(
         N_("dead"),
         N_("dead unit"),
         N_(
-            "A ReLU-like unit whose input is at most 0 for every probe digit: its output and its slope are 0 there, "
-            "so no gradient passes through it and its weights stop learning."
+            "A ReLU unit whose input is at most 0 for every probe digit: its output and its slope are 0 there, so no "
+            "gradient passes through it and its weights stop learning."
         ),
     ),
     "near-zero slope": Term(
         N_("near-zero slope"),
         N_("near-zero slope"),
         N_(
-            "Where the activation function is almost flat its derivative is close to 0; the chain rule multiplies "
-            "the gradient by it, so almost nothing passes back."
+            "A unit of another activation (Swish, GELU, ELU, leaky ReLU) whose slope is below a quarter of the "
+            "function's steepest on every probe digit. Unlike a dead ReLU it still passes back a little gradient."
         ),
     ),
     "update ratio": Term(
@@ -143,7 +144,7 @@ GLOSSARY: dict[str, Term] = {
             "shift), which keeps a sigmoid in its steep middle part."
         ),
     ),
-    # The init names (vg_core.model.INIT_LABELS), in plain words.
+    # The init names (vg_core.models.INIT_LABELS), in plain words.
     "default": Term(
         "default",
         N_("PyTorch's default init"),

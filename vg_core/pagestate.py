@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from .cache import ResultCache, resolved
-from .model import INIT_LABELS
+from .models import INIT_LABELS
 from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
 from .reproductions import Finding, Reproduction, find
 from .results import RunResult, json_safe

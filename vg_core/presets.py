@@ -1,7 +1,8 @@
 """Named comparisons for the page: one shared RunSpec, a few per-run overrides, and what to look for.
 
 A preset is data: `base` holds every shared setting, each entry of `runs` changes only the per-run
-fields (activation, init, init_std, residual, norm). To add one, append a `Preset` to `PRESETS`; the
+fields (PER_RUN_FIELDS: model, activation, init, residual, norm, clipping, the recurrent settings ...).
+To add one, append a `Preset` to `PRESETS`; the
 page, its URL state and its tests pick it up from there. The paper reproductions of
 vg_core.reproductions become presets too (their key is the reproduction's slug), built from its
 base spec and runs, never copied by hand.
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .reproductions import REPRODUCTIONS, Reproduction
-from .spec import ARTICLE_SPEC, RunSpec, SpecError
+from .spec import ARTICLE_SPEC, RECURRENT, RunSpec, SpecError
 
 # The settings every run of a comparison shares, and the ones each run may change.
 SHARED_FIELDS = (
@@ -30,7 +31,20 @@ SHARED_FIELDS = (
     "seed",
     "device",
 )
-PER_RUN_FIELDS = ("activation", "init", "init_std", "residual", "norm")
+PER_RUN_FIELDS = (
+    "activation",
+    "init",
+    "init_std",
+    "residual",
+    "norm",
+    "model",
+    "seq_len",
+    "clip_norm",
+    "recurrent_init",
+    "recurrent_gain",
+    "forget_bias",
+)
+RECURRENT_ONLY = ("seq_len", "recurrent_init", "recurrent_gain", "forget_bias")  # in a URL for a recurrent run only
 MAX_RUNS = 4
 
 # Small and quick: 4,000 offline digits, 5 epochs of batch 32, one CPU thread: ~1-3 s a run.
@@ -116,6 +130,17 @@ PRESETS: dict[str, Preset] = {
             runs=({}, {"residual": True}, {"norm": "batch"}),
         ),
         Preset(
+            key="cnn-residual",
+            title="Plain vs residual CNN",
+            caption=(
+                "The same 9-layer ReLU conv net twice, with and without identity skips around each layer. In the "
+                "plain net the gradient reaching conv1 is a small fraction of the last conv's; the skips carry it "
+                "back almost undiminished (He et al. 2016)."
+            ),
+            base=QUICK.replace(activation="relu", depth=9, width=8, n_train=2000, epochs=2, lr=0.02, probe_size=128),
+            runs=({"model": "cnn"}, {"model": "cnn", "residual": True}),
+        ),
+        Preset(
             key="scale",
             title="Too small, right, too large",
             caption=(
@@ -153,7 +178,18 @@ PRESETS.update({reproduction.slug: reproduction_preset(reproduction) for reprodu
 # ---------------------------------------------------------------- a comparison and its URL form
 
 # URL names of the per-run fields: run1=<activation>, run1_init=..., run1_std=..., ...
-RUN_PARAM_SUFFIX = {"init": "init", "init_std": "std", "residual": "residual", "norm": "norm"}
+RUN_PARAM_SUFFIX = {
+    "init": "init",
+    "init_std": "std",
+    "residual": "residual",
+    "norm": "norm",
+    "model": "model",
+    "clip_norm": "clip",
+    "seq_len": "seq",
+    "recurrent_init": "rinit",
+    "recurrent_gain": "rgain",
+    "forget_bias": "fbias",
+}
 OFF = "off"  # runN=off: the preset's run N is not shown (a link that names only some runs keeps the others)
 VIEW_PARAMS = ("step", "grad")  # how the page is viewed, not what is compared: parsed by vg_core.pagestate
 MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
@@ -217,8 +253,11 @@ class Comparison:
             values = spec.to_params()
             params[f"run{index}"] = values["activation"]
             for name, suffix in RUN_PARAM_SUFFIX.items():
-                if name != "init_std" or spec.init == "normal":
-                    params[f"run{index}_{suffix}"] = values[name]
+                if name == "init_std" and spec.init != "normal":
+                    continue
+                if name in RECURRENT_ONLY and spec.model not in RECURRENT:
+                    continue
+                params[f"run{index}_{suffix}"] = values[name]
         preset_runs = len(PRESETS[self.preset].runs) if self.preset in PRESETS else 0
         params.update({f"run{index}": OFF for index in range(len(self.specs) + 1, preset_runs + 1)})
         return params
@@ -260,6 +299,7 @@ class Comparison:
                     shared[name] = value
 
         runs: list[dict[str, Any]] = []
+        given = set(params)
         present = []
         for index in range(1, MAX_RUNS + 1):
             named = str(params.get(f"run{index}", "")).strip().lower()
@@ -291,10 +331,16 @@ class Comparison:
                         run[name] = fallback[name]
                 else:
                     run[name] = value
+            if str(run.get("model", "mlp")).strip().lower() not in RECURRENT:
+                # a non-recurrent run keeps no recurrent setting from the preset's run it replaced
+                for name in RECURRENT_ONLY:
+                    if name in run and f"run{index}_{RUN_PARAM_SUFFIX[name]}" not in given:
+                        del run[name]
             runs.append(run)
         for key in sorted(params):
             if any(key == f"run{i}" or key.startswith(f"run{i}_") for i in present):
-                warnings.append(f"{_shown(key)}: not a run setting (use init, std, residual or norm); ignored.")
+                suffixes = ", ".join(RUN_PARAM_SUFFIX.values())
+                warnings.append(f"{_shown(key)}: not a run setting (use {suffixes}); ignored.")
             else:
                 warnings.append(f"{_shown(key)}: not a setting of this page; ignored.")
 
@@ -307,13 +353,20 @@ class Comparison:
         return comparison, warnings
 
 
-# Validates one field on its own: every other field is the cheapest possible, so only this value can fail.
+# Validates one field on its own: every other field is the cheapest possible, so only this value can fail
+# (a recurrent setting on the cheapest net that has it).
 _CHEAP = RunSpec(dataset="mnist-sample", depth=1, width=1, epochs=0)
+_CHEAP_FOR = {
+    "seq_len": _CHEAP.replace(model="rnn", activation="tanh"),
+    "recurrent_init": _CHEAP.replace(model="rnn", activation="tanh"),
+    "recurrent_gain": _CHEAP.replace(model="rnn", activation="tanh", recurrent_init="orthogonal"),
+    "forget_bias": _CHEAP.replace(model="lstm"),
+}
 
 
 def _field_error(name: str, value: Any, label: str | None = None) -> str | None:
     try:
-        _CHEAP.replace(**{name: value})
+        _CHEAP_FOR.get(name, _CHEAP).replace(**{name: value})
     except SpecError as err:
         message = str(err)
         if label and label != name:

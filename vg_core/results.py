@@ -42,10 +42,10 @@ class RunResult:
 
     history:     one row per evaluation (step 0 and each epoch end): train/test loss and accuracy
     steps:       one row per training step: the batch loss
-    layer_steps: per training step and linear layer: the weight-gradient L2 norm of that batch
-    layer_stats: per snapshot step and linear layer (1 = fc1): scalar probe quantities, long form
+    layer_steps: per training step and layer: the weight-gradient L2 norm of that batch (before clipping)
+    layer_stats: per snapshot step and layer (1 = the first, see layer_names): scalar probe quantities, long form
     histograms:  per snapshot step, layer and quantity: fixed-bin counts (layer 0 = all pooled)
-    meta:        spec, key, dataset name/source/sizes, device, status, diverged step, timings
+    meta:        spec, key, layer names, dataset name/source/sizes, device, status, diverged step, timings
     spec:        None for a run recorded by vg_core.watch on a user's own model (meta["source"] == "watch",
                  with its name, key and layer names; see vg_core.runfiles)
     """
@@ -61,6 +61,10 @@ class RunResult:
     @property
     def snapshot_steps(self) -> list[int]:
         return sorted(self.layer_stats["step"].unique().tolist())
+
+    def layer_name(self, layer: int) -> str:
+        """The name of layer number `layer` (1-based)."""
+        return self.layer_names[layer - 1]
 
     @property
     def diverged_at_step(self) -> int | None:
@@ -159,9 +163,12 @@ class Recorder:
             "weight_grad": LOG_GRAD_BINS,
             "grad_out": LOG_GRAD_BINS,
         }
-        parts = [_histogram_rows(step, name, counts, bins[name]) for name, counts in snapshot.histograms.items()]
-        pooled = _histogram_rows(step, "weight_grad_signed", snapshot.signed_histogram[None, :], SIGNED_GRAD_BINS)
-        pooled["layer"] = POOLED_LAYER
+        parts = [
+            _histogram_rows(step, name, counts, bins[name], snapshot.histogram_layers[name])
+            for name, counts in snapshot.histograms.items()
+        ]
+        pooled_counts = snapshot.signed_histogram[None, :]
+        pooled = _histogram_rows(step, "weight_grad_signed", pooled_counts, SIGNED_GRAD_BINS, [POOLED_LAYER])
         self.histogram_frames.append(pd.concat([*parts, pooled], ignore_index=True))
         pooled_outside = pd.DataFrame(
             {
@@ -186,13 +193,13 @@ class Recorder:
         )
 
 
-def _histogram_rows(step: int, quantity: str, counts: np.ndarray, bins: Bins) -> pd.DataFrame:
+def _histogram_rows(step: int, quantity: str, counts: np.ndarray, bins: Bins, layers) -> pd.DataFrame:
     n_layers, n_bins = counts.shape
     edges = bins.edges
     return pd.DataFrame(
         {
             "step": step,
-            "layer": np.repeat(np.arange(1, n_layers + 1), n_bins),
+            "layer": np.repeat(np.asarray(layers, dtype=np.int64), n_bins),
             "quantity": quantity,
             "bin_start": np.tile(edges[:-1], n_layers),
             "bin_end": np.tile(edges[1:], n_layers),

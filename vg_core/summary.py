@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .probes import stuck_word
 from .results import RunResult, json_safe
 
-VANISHING_RATIO = 0.1  # first/last-hidden gradient-norm ratio below this reads as vanishing
+VANISHING_RATIO = 0.1  # first/last-before-head gradient-norm ratio below this reads as vanishing
 EXPLODING_RATIO = 10.0
 SATURATED_ALARM = 0.5  # a layer with more than half its units saturated or dead is flagged
 
@@ -23,22 +24,26 @@ class Verdict:
     level: str
 
 
+def last_before_head(result: RunResult) -> int:
+    """The number of the last layer before the head (the head is the last layer of every family)."""
+    return len(result.layer_names) - 1
+
+
 def layer_table(result: RunResult) -> pd.DataFrame:
-    """Per linear layer: weight-gradient norm at init and at the end, ratio to the last hidden layer,
+    """Per layer: weight-gradient norm at init and at the end, ratio to the last layer before the head,
     final activation std and saturated/dead fraction."""
     steps = result.snapshot_steps
     first, last = steps[0], steps[-1]
     init, final = result.stat("weight_grad_norm", first), result.stat("weight_grad_norm", last)
     table = pd.DataFrame({"weight_grad_norm_init": init, "weight_grad_norm_final": final})
-    last_hidden = last_hidden_layer(result)
+    last_hidden = last_before_head(result)
     table["ratio_to_last_hidden_init"] = init / init.get(last_hidden, np.nan)
     table["ratio_to_last_hidden_final"] = final / final.get(last_hidden, np.nan)
     table["act_std_final"] = result.stat("act_std", last)
     table["saturated_or_dead_final"] = result.stat("saturated_or_dead", last)
     table.index.name = "layer"
     table = table.reset_index()
-    names = result.layer_names
-    table.insert(1, "name", [names[layer - 1] for layer in table["layer"]])
+    table.insert(1, "name", [result.layer_name(layer) for layer in table["layer"]])
     return table
 
 
@@ -48,9 +53,9 @@ def last_hidden_layer(result: RunResult) -> int:
 
 
 def gradient_ratio(result: RunResult, step: int | None = None) -> float:
-    """First layer's weight-gradient norm over the last hidden layer's at `step` (default: last snapshot)."""
+    """First layer's weight-gradient norm over the last one's before the head at `step` (default: last snapshot)."""
     norms = result.stat("weight_grad_norm", step)
-    return float(norms.get(1, np.nan) / norms.get(last_hidden_layer(result), np.nan))
+    return float(norms.get(1, np.nan) / norms.get(last_before_head(result), np.nan))
 
 
 def final_metrics(result: RunResult) -> dict[str, float | None]:
@@ -66,37 +71,35 @@ def verdicts(result: RunResult) -> list[Verdict]:
     if result.diverged_at_step is not None:
         found.append(Verdict(f"Diverged at step {result.diverged_at_step}: the loss became NaN or infinite.", "error"))
     ratio = gradient_ratio(result, result.snapshot_steps[0])
-    first = result.layer_names[0]
-    if last_hidden_layer(result) > 1 and np.isfinite(ratio) and ratio > 0:
+    first, last = result.layer_name(1), result.layer_name(last_before_head(result))
+    if last_before_head(result) > 1 and np.isfinite(ratio) and ratio > 0:
         if ratio < VANISHING_RATIO:
             found.append(
                 Verdict(
-                    f"Vanishing: at initialisation {first}'s weight gradients are 1/{1 / ratio:,.0f} of the last "
-                    "hidden layer's.",
+                    f"Vanishing: at initialisation {first}'s weight gradients are 1/{1 / ratio:,.0f} of {last}'s.",
                     "warning",
                 )
             )
         elif ratio > EXPLODING_RATIO:
             found.append(
                 Verdict(
-                    f"Exploding: at initialisation {first}'s weight gradients are {ratio:,.0f}× the last hidden "
-                    "layer's.",
+                    f"Exploding: at initialisation {first}'s weight gradients are {ratio:,.0f}× {last}'s.",
                     "warning",
                 )
             )
         else:
             found.append(
                 Verdict(
-                    f"Healthy flow: {first}'s weight gradients are {ratio:.2g}× the last hidden layer's at "
-                    "initialisation.",
+                    f"Healthy flow: {first}'s weight gradients are {ratio:.2g}× {last}'s at initialisation.",
                     "ok",
                 )
             )
     stuck = result.stat("saturated_or_dead")
-    if len(stuck) and stuck.max() > SATURATED_ALARM:
-        word = stuck_word(result)
-        name = result.layer_names[int(stuck.idxmax()) - 1]
-        found.append(Verdict(f"{stuck.max():.0%} of {name}'s units are {word}.", "warning"))
+    word = run_stuck_word(result)
+    if len(stuck) and stuck.max() > SATURATED_ALARM and word:
+        name = result.layer_name(int(stuck.idxmax()))
+        verb = "have a" if word == "near-zero slope" else "are"
+        found.append(Verdict(f"{stuck.max():.0%} of {name}'s units {verb} {word}.", "warning"))
     metrics = final_metrics(result)
     trained = result.spec is None or result.spec.epochs > 0
     if metrics["test_acc"] is not None and trained and result.diverged_at_step is None:
@@ -105,11 +108,11 @@ def verdicts(result: RunResult) -> list[Verdict]:
     return found
 
 
-def stuck_word(result: RunResult) -> str:
-    """What a stuck unit is called: saturated (sigmoid, tanh), dead (the rest); both for a watched model."""
+def run_stuck_word(result: RunResult) -> str | None:
+    """What a run's stuck units are called (see probes.stuck_word); a watched model mixes activations."""
     if result.spec is None:
-        return "saturated or dead"
-    return "saturated" if result.spec.activation in ("sigmoid", "tanh") else "dead"
+        return "saturated or near-zero slope"
+    return stuck_word(result.spec.activation)
 
 
 def summary_dict(result: RunResult, cached: bool) -> dict[str, Any]:

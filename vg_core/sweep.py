@@ -1,9 +1,10 @@
-"""Depth sweep: one spec over several depths and activations (or inits), every point cached, resumable."""
+"""Depth sweep: one spec over several depths and per-run variants, every point cached, resumable."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +19,13 @@ SWEEP_COLUMNS = [
     "depth",
     "activation",
     "init",
+    "model",
+    "residual",
     "test_acc",
+    "train_loss",
+    "train_acc",
+    "grad_first_init",
+    "grad_first_final",
     "grad_ratio_init",
     "grad_ratio_final",
     "epochs_to_90pct",
@@ -30,24 +37,29 @@ MAX_POINTS = 64
 
 @dataclass(frozen=True)
 class Sweep:
-    """A base spec trained at every depth for every activation (and init); points train shallow-first."""
+    """A base spec trained at every depth for every variant, activation and init; points train shallow-first.
+
+    variants: per-run overrides, e.g. ({"residual": False}, {"residual": True}); a variant's own activation or
+    init wins over the activations and inits."""
 
     base: RunSpec
     depths: tuple[int, ...]
     activations: tuple[str, ...]
     inits: tuple[str, ...] = ("default",)
+    variants: tuple[Mapping[str, Any], ...] = ({},)
 
     def __post_init__(self) -> None:
-        if not self.depths or not self.activations or not self.inits:
-            raise SpecError("sweep: give at least one depth, one activation and one init")
+        if not self.depths or not self.activations or not self.inits or not self.variants:
+            raise SpecError("sweep: give at least one depth, one activation, one init and one variant")
         if len(self.points()) > MAX_POINTS:
             raise SpecError(f"sweep: {len(self.points())} points is more than the {MAX_POINTS} allowed")
 
     def points(self) -> list[RunSpec]:
         """Every spec of the sweep, validated, in the order they train (a resumed sweep skips cached ones)."""
         return [
-            self.base.replace(depth=depth, activation=activation, init=init)
+            self.base.replace(**{"depth": depth, "activation": activation, "init": init, **variant})
             for depth in sorted(set(self.depths))
+            for variant in self.variants
             for activation in self.activations
             for init in self.inits
         ]
@@ -75,12 +87,19 @@ def epochs_to_fraction_of_best(history: pd.DataFrame, fraction: float = 0.9) -> 
 
 
 def point_row(result: RunResult) -> dict:
-    """One line of the sweep table."""
+    """One line of the sweep table (grad_first: the first layer's weight-gradient norm)."""
+    metrics = final_metrics(result)
     return {
         "depth": result.spec.depth,
         "activation": result.spec.activation,
         "init": result.spec.init,
-        "test_acc": final_metrics(result)["test_acc"],
+        "model": result.spec.model,
+        "residual": result.spec.residual,
+        "test_acc": metrics["test_acc"],
+        "train_loss": metrics["train_loss"],
+        "train_acc": metrics["train_acc"],
+        "grad_first_init": float(result.stat("weight_grad_norm", result.snapshot_steps[0]).get(1, np.nan)),
+        "grad_first_final": float(result.stat("weight_grad_norm").get(1, np.nan)),
         "grad_ratio_init": gradient_ratio(result, result.snapshot_steps[0]),
         "grad_ratio_final": gradient_ratio(result),
         "epochs_to_90pct": epochs_to_fraction_of_best(result.history),

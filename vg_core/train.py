@@ -1,4 +1,4 @@
-"""Training: the spec's MLP on its dataset, probed at snapshot steps, reporting to a callback."""
+"""Training: the spec's network on its dataset, probed at snapshot steps, reporting to a callback."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from . import data as datasets
-from .model import MLP, build_model
-from .probes import probe_batch
+from .models import build_model
+from .probes import model_layers, probe_batch
 from .results import Recorder, RunResult
 from .spec import RunSpec, SpecError
 
@@ -72,7 +72,7 @@ def make_optimizer(spec: RunSpec, model: nn.Module) -> torch.optim.Optimizer:
 
 
 @torch.no_grad()
-def evaluate(model: MLP, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Mean cross-entropy and accuracy on (x, y), batch norm in inference mode."""
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
@@ -111,9 +111,12 @@ class _Run:
         self.schedule = set(snapshot_schedule(self.per_epoch, spec.epochs)) if probes else {0, self.total}
         # A device sync per step is free on the CPU but not on a GPU: check for NaN less often there.
         self.check_every = 1 if device.type == "cpu" else 25
-        self.weights = [linear.weight for linear in model.linears]
+        self.layers = model_layers(model)
+        # Per layer, its weight matrices (one, or a recurrent layer's input and recurrent ones).
+        self.layer_weights = [layer.weights for layer in self.layers]
+        self.weights = [w for weights in self.layer_weights for w in weights]
         self.losses = torch.zeros(self.total, device=device)
-        self.grad_norms = torch.zeros(self.total, len(self.weights), device=device)
+        self.grad_norms = torch.zeros(self.total, len(self.layers), device=device)
         self.synced = 0  # steps whose per-step scalars are already on the CPU
         self.checked = 0  # steps already checked for a non-finite loss
         self.meta = {
@@ -133,6 +136,7 @@ class _Run:
             "steps_per_epoch": self.per_epoch,
             "total_steps": self.total,
             "n_parameters": sum(p.numel() for p in model.parameters()),
+            "layers": [layer.name for layer in self.layers],
             "probes": probes,
             "timings": {"probe_s": 0.0, "eval_s": 0.0},
         }
@@ -160,10 +164,12 @@ class _Run:
                 loss.backward()
                 with torch.no_grad():
                     self.losses[step] = loss.detach()
-                    # one fused kernel on a GPU, per-tensor vector_norm (the same numbers) on the CPU
-                    self.grad_norms[step] = torch.stack(torch._foreach_norm([w.grad for w in self.weights]))
+                    # Recorded before clipping: the gradient the network produced, not the step taken.
+                    self.grad_norms[step] = self._layer_norms([w.grad for w in self.weights])
                     loss_sum += loss.detach() * len(index)
                     correct += (logits.argmax(1) == y).sum()
+                if spec.clip_norm > 0:
+                    nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
                 step += 1
                 before = [w.detach().clone() for w in self.weights] if step in self.schedule else None
                 self.optimizer.step()
@@ -187,6 +193,17 @@ class _Run:
                     return self._finish("stopped")
         self._finish("complete")
 
+    def _layer_norms(self, tensors: list[torch.Tensor]) -> torch.Tensor:
+        """Per layer, the L2 norm of its weight tensors together (`tensors` in self.weights' order)."""
+        # one fused kernel on a GPU, per-tensor vector_norm (the same numbers) on the CPU
+        norms = torch._foreach_norm(tensors)
+        per_layer, start = [], 0
+        for weights in self.layer_weights:
+            part = norms[start : start + len(weights)]
+            per_layer.append(part[0] if len(part) == 1 else torch.linalg.vector_norm(torch.stack(part)))
+            start += len(weights)
+        return torch.stack(per_layer)
+
     def _first_nonfinite(self, step: int) -> int | None:
         """The first step up to `step` whose loss is NaN or inf (1-based), or None."""
         bad = ~torch.isfinite(self.losses[self.checked : step])
@@ -206,12 +223,13 @@ class _Run:
         started = time.perf_counter()
         self._sync(step)
         if before is None:
-            update = np.full(len(self.weights), np.nan)
+            update = np.full(len(self.layers), np.nan)
         else:
             with torch.no_grad():
-                ratios = torch.stack([(w - b).norm() / b.norm() for w, b in zip(self.weights, before)])
+                changes = self._layer_norms([w - b for w, b in zip(self.weights, before)])
+                ratios = changes / self._layer_norms(before)
             update = ratios.cpu().numpy()
-        snapshot = probe_batch(self.model, self.data.x_probe, self.data.y_probe, self.spec.activation)
+        snapshot = probe_batch(self.model, self.data.x_probe, self.data.y_probe, self.spec.activation, self.layers)
         self.recorder.add_snapshot(step, snapshot, update)
         self.meta["timings"]["probe_s"] += time.perf_counter() - started
         if self.callback is None:
