@@ -191,14 +191,27 @@ def _validate(spec: RunSpec) -> None:
             f"width/depth: {spec.depth}x{spec.width} has {spec.n_parameters:,} parameters, "
             f"more than the {MAX_PARAMETERS:,} this tool allows; use fewer or narrower layers"
         )
+    if spec.norm == "batch" and (spec.batch_size == 1 or spec.n_train == 1):
+        raise SpecError(
+            "batch_size: batch norm needs at least 2 samples per batch (its statistics of one sample are undefined); "
+            "use a batch size of 2 or more, or layer norm"
+        )
     samples = spec.n_train or 60_000
-    flops = 6.0 * spec.n_parameters * samples * spec.epochs
+    flops = flops_per_sample(spec) * samples * spec.epochs
     if flops > MAX_TRAIN_FLOPS:
         raise SpecError(
             f"epochs/n_train: {spec.epochs} epochs of {samples:,} samples through {spec.n_parameters:,} "
             f"parameters is about {flops:.1e} FLOP, over the {MAX_TRAIN_FLOPS:.0e} budget; "
             "use fewer epochs, samples or parameters"
         )
+
+
+# ---------------------------------------------------------------- cost figures (vg_core.budget turns them into time)
+
+
+def flops_per_sample(spec: RunSpec) -> float:
+    """Training FLOPs per sample: forward and backward through every parameter, ~6 per parameter."""
+    return 6.0 * spec.n_parameters
 
 
 def _format(value: Any) -> str:
