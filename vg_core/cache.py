@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import os
 import shutil
 import time
@@ -115,7 +116,11 @@ class ResultCache:
             (staging / USED_MARKER).touch()
             if final.exists() or final.is_symlink():
                 self._remove(final)
-            os.rename(staging, final)
+            try:
+                os.rename(staging, final)
+            except OSError as err:
+                if err.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    raise  # else another process has just put the same entry: its copy stands
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
