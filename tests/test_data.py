@@ -18,8 +18,8 @@ import vg_core.data as data
 from vg_core.data import (
     DEBIAN_FASHION_DIR,
     DataError,
-    load,
     forget,
+    load,
     load_raw,
     normalise,
     stratified_order,

@@ -145,7 +145,9 @@ def test_snapshot_schedule_properties(per_epoch, epochs):
     assert len([s for s in schedule if 0 < s < per_epoch]) <= EARLY_SNAPSHOTS
 
 
-@pytest.mark.parametrize(("n", "batch", "expected"), [(400, 50, 8), (401, 50, 8), (402, 50, 9), (1, 100, 1), (7, 1, 7), (60_000, 100, 600)])
+@pytest.mark.parametrize(
+    ("n", "batch", "expected"), [(400, 50, 8), (401, 50, 8), (402, 50, 9), (1, 100, 1), (7, 1, 7), (60_000, 100, 600)]
+)
 def test_steps_per_epoch_keeps_the_last_partial_batch(n, batch, expected):
     assert steps_per_epoch(n, batch) == expected
 
