@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import check as check_budget
+from .budget import page_budget
 from .reproductions import REPRODUCTIONS, Reproduction
 from .spec import ARTICLE_SPEC, RunSpec, SpecError
 
@@ -156,6 +158,7 @@ PRESETS.update({reproduction.slug: reproduction_preset(reproduction) for reprodu
 RUN_PARAM_SUFFIX = {"init": "init", "init_std": "std", "residual": "residual", "norm": "norm"}
 MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
 MAX_SHOWN = 60  # characters of a bad value quoted back in a warning
+MAX_WARNINGS = 8  # warnings shown for one link; the rest are counted in the last one
 
 
 @dataclass(frozen=True)
@@ -229,6 +232,8 @@ class Comparison:
         unknown parameters are ignored with a warning. `devices` are those selectable on this machine.
         """
         warnings: list[str] = []
+        if len(params) > MAX_PARAMS:
+            warnings.append(f"the link has {len(params)} parameters; only the first {MAX_PARAMS} were read.")
         params = {str(k)[:MAX_SHOWN]: _last(v) for k, v in list(params.items())[:MAX_PARAMS]}
         preset_key = params.pop("preset", DEFAULT_PRESET)
         if preset_key not in PRESETS:
@@ -271,6 +276,8 @@ class Comparison:
                         run[name] = fallback[name]
                 else:
                     run[name] = value
+            if "init_std" in run and run.get("init", preset.base.init) != "normal":
+                warnings.append(f"run{index}_std: used only with init normal (run{index}_init=normal); ignored.")
             runs.append(run)
         for key in sorted(params):
             if any(key == f"run{i}" or key.startswith(f"run{i}_") for i in present):
@@ -281,9 +288,12 @@ class Comparison:
         try:
             base = preset.base.replace(**shared)
             comparison = cls(preset_key, tuple(base.replace(**run) for run in runs))
+            check_budget(comparison.specs, page_budget())
         except (SpecError, ValueError) as err:
             warnings.append(f"{_shown(str(err), 300)} — showing the preset {preset.title!r} instead.")
             comparison = cls.from_preset(preset_key)
+        if len(warnings) > MAX_WARNINGS:
+            warnings = [*warnings[: MAX_WARNINGS - 1], f"and {len(warnings) - MAX_WARNINGS + 1} more problems."]
         return comparison, warnings
 
 
