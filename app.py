@@ -13,7 +13,7 @@ warning; see vg_core.presets.Comparison.from_params.
 
 Environment: VG_CACHE_DIR / VG_CACHE_MAX_MB (the on-disk result cache), VG_TORCH_THREADS (default 1),
 VG_MAX_TRAININGS (trainings at once across all visitors, default 1), VG_MEMORY_RUNS (results kept in memory,
-default 12).
+default 12), VG_PAGE_BUDGET_S (estimated seconds a visitor's comparison or sweep may train, default 900).
 """
 
 from __future__ import annotations
