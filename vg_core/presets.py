@@ -158,7 +158,7 @@ PRESETS.update({reproduction.slug: reproduction_preset(reproduction) for reprodu
 RUN_PARAM_SUFFIX = {"init": "init", "init_std": "std", "residual": "residual", "norm": "norm"}
 MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
 MAX_SHOWN = 60  # characters of a bad value quoted back in a warning
-MAX_WARNINGS = 8  # warnings shown for one link; the rest are counted in the last one
+MAX_WARNINGS = 12  # warnings shown for one link; the rest are counted in the last one
 
 
 @dataclass(frozen=True)
