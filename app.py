@@ -15,13 +15,13 @@ warning; see vg_core.presets.Comparison.from_params and vg_core.pagestate.View.
 
 Environment: VG_CACHE_DIR / VG_CACHE_MAX_MB (the on-disk result cache), VG_TORCH_THREADS (default 1),
 VG_MAX_TRAININGS (trainings at once across all visitors, default 1), VG_MEMORY_RUNS (results kept in memory,
-default 12), VG_RUNS_DIR (saved runs offered under "Your runs", see vg_page.your_runs).
+default 12), VG_RUNS_DIR (saved runs offered under "Your runs", see vg_page.your_runs), VG_PAGE_BUDGET_S
+(estimated seconds a visitor's comparison or sweep may train, default 900).
 """
 
 from __future__ import annotations
 
 import html
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,7 +32,7 @@ import streamlit as st
 import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from vg_core import charts
+from vg_core import budget, charts, turns
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, cache_dir, env_number
 from vg_core.data import DataError
@@ -74,8 +74,22 @@ def memory() -> ps.ResultMemory:
 
 
 @st.cache_resource
-def training_slots() -> threading.Semaphore:
-    return threading.Semaphore(int(env_number("VG_MAX_TRAININGS", 1, 1, 64)))
+def training_queue() -> turns.TrainingQueue:
+    return turns.TrainingQueue(int(env_number("VG_MAX_TRAININGS", 1, 1, 64)))
+
+
+def wait_for_turn(say: Callable[[str], object]) -> int:
+    """A ticket in the training queue, once it is this visitor's turn; `say` shows the place in line."""
+    queue = training_queue()
+    ticket = queue.join()
+    try:
+        while not queue.turn(ticket):
+            say(turns.ahead_text(queue.ahead(ticket)))
+            time.sleep(0.5)
+    except BaseException:  # the visitor left or changed the page while waiting
+        queue.leave(ticket)
+        raise
+    return ticket
 
 
 # ---------------------------------------------------------------- sidebar: preset, form, URL state
@@ -98,7 +112,7 @@ def apply_form() -> None:
     """Apply: the sidebar's values become the applied comparison, or an error says why not."""
     comparison, problems = from_widgets()
     if comparison is None:
-        st.session_state["form_error"] = "Not applied: " + " ".join(problems)
+        st.session_state["form_error"] = "Not applied: " + ps.plain(" ".join(problems))
     else:
         st.session_state.update(applied=comparison, notices=[], form_error=None)
         st.session_state["w_preset"] = ps.widget_values(comparison)["w_preset"]
@@ -357,19 +371,17 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         if page.results[index] is not None:
             continue
         bar = page.status[index]
-        slots = training_slots()
-        while not slots.acquire(timeout=0.5):
-            bar.info("Waiting for another visitor's training to finish…")
+        ticket = wait_for_turn(bar.info)
         try:
             result, _ = result_cache().get_or_train(spec, live_callback(page, index))
         except (SpecError, DataError, OSError) as err:
-            bar.error(f"Cannot train this run: {err}")
+            bar.error(f"Cannot train this run: {ps.plain(str(err))}")
             continue
         except (MemoryError, RuntimeError) as err:  # e.g. torch cannot allocate: say so, keep the page
             bar.error(f"This run ran out of resources ({type(err).__name__}); try a smaller width, depth or batch.")
             continue
         finally:
-            slots.release()
+            training_queue().leave(ticket)
         memory().put(result)
         ps.release_memory()
         page.results[index] = result
@@ -465,7 +477,7 @@ def sweep_section(comparison: Comparison, names: list[str]) -> SweepView | None:
         try:
             sweeps = ps.comparison_sweeps(comparison, text)
         except SpecError as err:
-            st.error(f"Cannot sweep these depths: {str(err).removeprefix('depths: ')}")
+            st.error(f"Cannot sweep these depths: {ps.plain(str(err).removeprefix('depths: '))}")
             return None
         table, missing = ps.sweep_table(sweeps, names, result_cache())
         if len(table):
@@ -491,17 +503,20 @@ def train_sweep(view: SweepView) -> None:
     """Train the sweep's missing points, with one progress bar over all of them."""
     bar = view.progress.progress(0.0, text="Starting…")
     on_point = ps.sweep_progress(view.missing, lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
-    slots = training_slots()
+    try:
+        budget.check(view.missing, budget.page_budget())
+    except SpecError as err:
+        view.progress.warning(f"Not trained: {ps.plain(str(err))}")
+        return
     for sweep in view.sweeps:
-        while not slots.acquire(timeout=0.5):
-            bar.progress(0.0, text="Waiting for another visitor's training to finish…")
+        ticket = wait_for_turn(lambda text: bar.progress(0.0, text=text))
         try:
             run_sweep(sweep, result_cache(), on_point)
         except (SpecError, DataError, OSError) as err:
-            view.progress.error(f"Cannot train this sweep: {err}")
+            view.progress.error(f"Cannot train this sweep: {ps.plain(str(err))}")
             return
         finally:
-            slots.release()
+            training_queue().leave(ticket)
             ps.release_memory()
 
 
@@ -556,7 +571,16 @@ def main() -> None:
 
     notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
     for notice in sorted(notices):
-        data_notes.info(notice, icon=":material/info:")
+        data_notes.info(ps.plain(notice), icon=":material/info:")
+    if result_cache().problem:
+        data_notes.warning(f"Results are shown but not cached: {ps.plain(result_cache().problem)}", icon="⚠️")
+    missing = [spec for spec, result in zip(comparison.specs, page.results) if result is None]
+    refused = False
+    try:
+        budget.check(missing, budget.page_budget())
+    except SpecError as err:  # a preset over a private install's smaller budget: shown as far as cached
+        data_notes.warning(f"Not trained here: {ps.plain(str(err))}", icon="⚠️")
+        refused = True
     for index, result in enumerate(page.results):
         if result is not None:
             page.status[index].caption(ps.status_line(result))
@@ -575,7 +599,7 @@ def main() -> None:
     if sweep is not None and sweep.clicked:
         train_sweep(sweep)
         st.rerun()  # draw the sweep from the cache, now complete
-    if train_missing(page, comparison):
+    if not refused and train_missing(page, comparison):
         st.rerun()  # everything is cached now: draw the finished page with its step scrubber
     page.draw_exports(built)
     export_buttons(page)

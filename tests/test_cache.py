@@ -86,6 +86,7 @@ def test_json_safe():
 def test_diverged_result_round_trips_with_nan_losses(tmp_path):
     result = train(tiny_spec(activation="linear", init="normal", init_std=1.0, lr=1.0))
     assert result.meta["status"] == "diverged"
+    result.steps.loc[result.steps.index[-1], "loss"] = np.nan  # what a loss that overflowed records
     result.save(tmp_path / "run")
     strict_json((tmp_path / "run" / "meta.json").read_text())
     loaded = RunResult.load(tmp_path / "run")
@@ -201,7 +202,7 @@ def _fill(cache: ResultCache, result: RunResult, seeds: list[int]) -> dict[int, 
     folders = {}
     for seed in seeds:
         spec = result.spec.replace(seed=seed)
-        cache.put(RunResult(**{**result.__dict__, "spec": spec}))
+        cache.put(RunResult(**{**result.__dict__, "spec": spec, "meta": {**result.meta, "key": spec.key()}}))
         folders[seed] = cache.path(spec)
     return folders
 

@@ -18,6 +18,7 @@ import vg_core.data as data
 from vg_core.data import (
     DEBIAN_FASHION_DIR,
     DataError,
+    forget,
     load,
     load_raw,
     normalise,
@@ -29,9 +30,9 @@ from vg_core.idx import IdxError
 @pytest.fixture
 def fresh_raw_cache():
     """load_raw caches per process: clear it around tests that change what it would find."""
-    load_raw.cache_clear()
+    forget()
     yield
-    load_raw.cache_clear()
+    forget()
 
 
 class _OfflineDataset:
@@ -275,8 +276,10 @@ def test_mnist_falls_back_to_mnist_sample_when_the_download_fails(tmp_path, monk
     raw = load_raw("mnist")  # no exception
     assert _OfflineDataset.calls == 1
     assert raw.name == "mnist-sample"
-    assert raw.notice.startswith("MNIST could not be loaded")
-    assert "mnist-sample" in raw.notice and str(empty) in raw.notice and "no network" in raw.notice
+    assert raw.notice.startswith("MNIST could not be downloaded")
+    assert "mnist-sample" in raw.notice and str(empty) not in raw.notice and "Errno" not in raw.notice
+    # remembered for a while: the next load does not try the 20 s download again
+    assert load_raw("mnist").name == "mnist-sample" and _OfflineDataset.calls == 1
     assert "\n" not in raw.notice
     sample = load_raw("mnist-sample")
     np.testing.assert_array_equal(raw.train_images, sample.train_images)
@@ -301,7 +304,7 @@ def test_mnist_fallback_when_the_real_download_code_fails(tmp_path, monkeypatch,
     monkeypatch.setattr(tv_utils, "download_url", no_network)
     raw = load_raw("mnist")
     assert raw.name == "mnist-sample"
-    assert raw.notice.startswith("MNIST could not be loaded")
+    assert raw.notice.startswith("MNIST could not be downloaded")
     assert len(raw.train_labels) == 4000
 
 
@@ -340,7 +343,8 @@ def test_tiny_spec_data_matches_its_spec():
 
 
 def test_a_run_on_the_offline_stand_in_is_not_cached_under_mnist(tmp_path, monkeypatch, fresh_raw_cache):
-    """Offline, `mnist` trains on mnist-sample; that result must not answer for MNIST once it can be downloaded."""
+    """Offline, `mnist` trains on mnist-sample; it is stored as mnist-sample's (found by the MNIST spec while
+    MNIST cannot be had), never under MNIST's key."""
     import torchvision.datasets
 
     from vg_core.cache import ResultCache
@@ -352,7 +356,26 @@ def test_a_run_on_the_offline_stand_in_is_not_cached_under_mnist(tmp_path, monke
     spec = RunSpec(dataset="mnist", n_train=200, depth=2, width=8, epochs=1, probe_size=20, device="cpu")
     result, cached = cache.get_or_train(spec)
     assert not cached and result.meta["dataset"]["name"] == "mnist-sample" and result.meta["dataset"]["notice"]
-    assert cache.get(spec) is None  # not stored
     sample = spec.replace(dataset="mnist-sample")
-    cache.get_or_train(sample)
-    assert cache.get(sample) is not None  # a run on the dataset asked for is
+    assert result.spec == sample and not cache.path(spec).exists() and cache.path(sample).is_dir()
+    assert cache.get(spec).spec == sample  # stands in while MNIST cannot be had
+    assert cache.get_or_train(sample)[1] is True  # and is the mnist-sample run itself
+
+
+def test_mnist_is_tried_again_once_the_retry_period_is_over(tmp_path, monkeypatch, fresh_raw_cache):
+    import torchvision.datasets
+
+    import vg_core.data as data
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", _OfflineDataset)
+    assert load_raw("mnist").name == "mnist-sample" and data.mnist_unavailable()
+
+    class OnlineMNIST:
+        def __init__(self, root, train, download):
+            self.data = torch.zeros((20 if train else 10, 28, 28), dtype=torch.uint8)
+            self.targets = torch.arange(20 if train else 10) % 10
+
+    monkeypatch.setattr(torchvision.datasets, "MNIST", OnlineMNIST)
+    assert load_raw("mnist").name == "mnist-sample"  # still within the retry period
+    monkeypatch.setattr(data, "MNIST_RETRY_S", 0)
+    assert not data.mnist_unavailable() and load_raw("mnist").name == "mnist"

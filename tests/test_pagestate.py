@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,28 @@ def test_widget_state_round_trips_to_the_same_comparison() -> None:
         assert ps.unapplied({**state, "w_depth": comparison.specs[0].depth + 1}, comparison, ("auto", "cpu"))
 
 
-def test_plain_text_cannot_format_or_link() -> None:
-    assert ps.plain("[x](javascript:alert(1))") == r"\[x\]\(javascript\:alert\(1\)\)"
-    assert ps.plain("<b>*hi*</b>") == r"\<b\>\*hi\*\</b\>"
+HOSTILE_TEXTS = [
+    "https://evil.example/x www.evil.example a@evil.example",
+    "[x](javascript:alert(1))",
+    "<b>*hi*</b> <script>alert(1)</script> &amp;",
+    ":material/warning: :smile: :red[alarm]",
+    "x\n===\n# heading",
+    "\n    indented code\n\tmore",
+    "_em_ **strong** `code` ~~gone~~ $x^2$ | a | b |",
+]
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXTS)
+def test_plain_text_shows_the_text_and_nothing_else(text: str) -> None:
+    """What Streamlit's Markdown would make of it: no link, heading, code, emphasis, HTML, icon or emoji."""
+    source = ps.plain(text)
+    assert "\n" not in source and ":material/" not in source and not re.search(r":[\w+-]+:", source)
+    assert not re.search(r"www\.|@\w|https?://", source, flags=re.IGNORECASE)
+    # every ASCII punctuation mark is escaped (Markdown reads none of them as syntax, nor as HTML) ...
+    assert not re.search(r"[!-/:-@\[-`{-~]", re.sub(r"\\[!-/:-@\[-`{-~]", "", source))
+    unescaped = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", source)
+    # ... and what it shows is the text itself, on one line
+    assert unescaped.replace(ps.WORD_JOINER, "") == " ".join(text.split())
 
 
 def test_reproduction_needs_its_runs_but_not_its_shared_settings() -> None:

@@ -65,7 +65,7 @@ valid_values = st.fixed_dictionaries(
         "probe_size": _numbers("probe_size"),
         "clip_norm": _numbers("clip_norm"),
     }
-)
+).filter(lambda v: not (v["norm"] == "batch" and 1 in (v["batch_size"], v["n_train"])))  # batch norm needs 2
 
 
 # ---------------------------------------------------------------- the article's defaults
@@ -244,6 +244,13 @@ def test_too_many_flops_is_a_clear_error():
     assert "FLOP" in message and "budget" in message
     # the same network on fewer samples fits again
     assert ARTICLE_SPEC.replace(epochs=100, n_train=5000).epochs == 100
+
+
+@pytest.mark.parametrize("changes", [{"batch_size": 1}, {"n_train": 1, "batch_size": 8}])
+def test_batch_norm_on_batches_of_one_sample_is_a_clear_error(changes):
+    with pytest.raises(SpecError, match=r"^batch_size: batch norm needs at least 2 samples per batch"):
+        RunSpec(norm="batch", epochs=1, **{"n_train": 100, "batch_size": 2, **changes})
+    assert RunSpec(norm="layer", epochs=1, **{"n_train": 100, "batch_size": 2, **changes}).norm == "layer"
 
 
 def test_largest_allowed_network_is_accepted_for_zero_epochs():

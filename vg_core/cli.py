@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from dataclasses import fields
 from pathlib import Path
@@ -13,7 +14,9 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from .cache import ResultCache
+from .budget import check as check_budget
+from .budget import cli_budget
+from .cache import CacheError, ResultCache
 from .data import DataError
 from .reproductions import REPRODUCTIONS, find
 from .results import RunResult, json_safe
@@ -197,9 +200,19 @@ def _emit(payload: Any) -> None:
     print(json.dumps(payload, allow_nan=False, indent=2))
 
 
+def open_cache(args: argparse.Namespace, specs: list[RunSpec]) -> ResultCache:
+    """Every spec within the command line's budget, and the cache (a warning when it cannot store results)."""
+    for spec in specs:
+        check_budget([spec], cli_budget())
+    cache = ResultCache(args.cache_dir)
+    if cache.problem:
+        print(f"vg_core: warning: {cache.problem}", file=sys.stderr)
+    return cache
+
+
 def command_run(args: argparse.Namespace) -> int:
     spec = spec_from_args(args)
-    result, cached = train_or_load(ResultCache(args.cache_dir), spec, args.quiet)
+    result, cached = train_or_load(open_cache(args, [spec]), spec, args.quiet)
     if args.json:
         _emit(summary_dict(result, cached))
     else:
@@ -208,15 +221,13 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_compare(args: argparse.Namespace) -> int:
-    models = _names(args.models)
+    models = _names(args.models, "models")
     default = RECURRENT_ACTIVATION if set(models) & set(RECURRENT) else DEFAULT_ACTIVATIONS
-    activations = _names(args.activations if args.activations is not None else default)
-    inits = _names(args.inits)
-    if not models or not activations or not inits:
-        raise UsageError("compare: give at least one model, one activation and one init")
+    activations = _names(args.activations if args.activations is not None else default, "activations")
+    inits = _names(args.inits, "inits")
     specs = [spec_from_args(args, model=m, activation=a, init=i) for m in models for a in activations for i in inits]
     specs = list({spec.key(): spec for spec in specs}.values())  # an lstm/gru takes tanh whatever is asked
-    cache = ResultCache(args.cache_dir)
+    cache = open_cache(args, specs)
     runs = [train_or_load(cache, spec, args.quiet) for spec in specs]
     if args.json:
         _emit([summary_dict(result, cached) for result, cached in runs])
@@ -227,8 +238,10 @@ def command_compare(args: argparse.Namespace) -> int:
 
 def command_sweep(args: argparse.Namespace) -> int:
     base = spec_from_args(args)
-    plan = Sweep(base, parse_depths(args.depths), _names(args.activations), _names(args.inits))
-    cache = ResultCache(args.cache_dir)
+    plan = Sweep(base, parse_depths(args.depths), _names(args.activations, "activations"), _names(args.inits, "inits"))
+    if args.out and Path(args.out).is_dir():
+        raise UsageError(f"--out: {args.out} is a folder; give a file name for the CSV table")
+    cache = open_cache(args, plan.points())
     done, _ = cached_table(plan, cache)
     if not args.quiet:
         print(f"sweep: {len(plan.points())} points, {len(done)} already cached", file=sys.stderr)
@@ -260,14 +273,15 @@ def command_sweep(args: argparse.Namespace) -> int:
 def command_reproduce(args: argparse.Namespace) -> int:
     reproduction = find(args.slug)
     overrides = {f.name: getattr(args, f.name) for f in fields(RunSpec) if getattr(args, f.name, None) is not None}
-    cache = ResultCache(args.cache_dir)
     if reproduction.depths:
         plan = reproduction.sweep(**RunSpec.from_params(overrides, reproduction.base).to_dict())
+        cache = open_cache(args, plan.points())
         table = run_sweep(plan, cache, lambda i, n, spec: progress_bar(f"[{i + 1}/{n}] {spec.label}", args.quiet)[0])
         findings = reproduction.sweep_measure(table)
         shown = table.drop(columns="key").to_string(index=False, float_format="{:.4g}".format)
     else:
         base = RunSpec.from_params(overrides, reproduction.base)
+        cache = open_cache(args, [base.replace(**run) for run in reproduction.runs])
         results = [train_or_load(cache, base.replace(**run), args.quiet)[0] for run in reproduction.runs]
         findings = reproduction.measure(results)
         shown = format_compare(results)
@@ -293,8 +307,12 @@ def command_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _names(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+def _names(text: str, flag: str) -> tuple[str, ...]:
+    """'sigmoid, relu' -> ('sigmoid', 'relu'); an empty list is a UsageError naming the flag."""
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise UsageError(f"--{flag}: {text!r} names none; give a comma-separated list")
+    return names
 
 
 def _sweep_name(plan: Sweep) -> str:
@@ -311,8 +329,15 @@ def main(argv: list[str] | None = None) -> int:
             "reproduce": command_reproduce,
             "show": command_show,
         }[args.command](args)
-    except (UsageError, SpecError) as err:
+    except (UsageError, SpecError, CacheError) as err:
         print(f"vg_core: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `... --json | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except OSError as err:  # a file the command writes (--out, the cache) cannot be written
+        print(f"vg_core: error: {err.strerror or err}: {err.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
     except DataError as err:
         print(f"vg_core: data error: {err}", file=sys.stderr)

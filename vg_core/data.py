@@ -8,6 +8,7 @@ import gzip
 import importlib.util
 import os
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,9 @@ PROBE_SEED = 20240601  # the probe batch is the same for every run of a dataset
 SAMPLE_SPLIT_SEED = 0  # mnist-sample's fixed train/test split
 SAMPLE_TEST_SIZE = 1000
 DOWNLOAD_TIMEOUT_S = 20
+MNIST_RETRY_S = 600  # after a failed MNIST download, use the stand-in this long before trying again
+MNIST_STAND_IN = "mnist-sample"
+_mnist_failed_at: list[float] = []  # when this process last failed to get MNIST (monotonic clock)
 
 
 class DataError(RuntimeError):
@@ -99,9 +103,34 @@ def load(name: str, n_train: int, seed: int, probe_size: int, device: torch.devi
     return Dataset(x_train, y_train, x_test, y_test, x_probe, y_probe, raw.name, raw.source, notice)
 
 
-@functools.lru_cache(maxsize=4)
+def mnist_unavailable() -> bool:
+    """True while this process has failed to get MNIST within the last MNIST_RETRY_S seconds."""
+    return bool(_mnist_failed_at) and time.monotonic() - _mnist_failed_at[-1] < MNIST_RETRY_S
+
+
+def forget() -> None:
+    """Drop what this process read or failed to read (for tests, and after the data folder changed)."""
+    _read.cache_clear()
+    _mnist_failed_at.clear()
+
+
 def load_raw(name: str) -> RawSplit:
-    """Read a dataset once per process; mnist falls back to mnist-sample when it cannot be had."""
+    """Read a dataset once per process; mnist falls back to mnist-sample when it cannot be had (and is tried
+    again MNIST_RETRY_S seconds later, not at every run)."""
+    if name == "mnist" and not mnist_unavailable():
+        try:
+            return _read("mnist")
+        except DataError:
+            _mnist_failed_at[:] = [time.monotonic()]
+    if name == "mnist":
+        notice = "MNIST could not be downloaded (no internet connection?); using the 5,000-digit mnist-sample instead."
+        return RawSplit(**{**_read(MNIST_STAND_IN).__dict__, "notice": notice})
+    return _read(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _read(name: str) -> RawSplit:
+    """A dataset's arrays, read once per process (a failure raises DataError and is not kept)."""
     if name == "mnist-sample":
         return _mnist_sample()
     if name == "fashion-mnist":
@@ -116,12 +145,7 @@ def load_raw(name: str) -> RawSplit:
                 "or connect to the internet once so torchvision can download it."
             ) from None
     if name == "mnist":
-        try:
-            return _torchvision("MNIST", "mnist")
-        except DataError as err:
-            sample = _mnist_sample()
-            notice = f"MNIST could not be loaded ({err}); using the 5,000-digit mnist-sample instead."
-            return RawSplit(**{**sample.__dict__, "notice": notice})
+        return _torchvision("MNIST", "mnist")
     raise DataError(f"unknown dataset {name!r}")
 
 

@@ -206,9 +206,17 @@ def csv_export(result: RunResult, frame: str) -> str:
 # ---------------------------------------------------------------- texts
 
 
+WORD_JOINER = "\u2060"  # invisible; splits what Streamlit would turn into a link, an icon or an emoji
+
+
 def plain(text: str) -> str:
-    """Text from a URL, safe to show in Markdown (no links, HTML or formatting)."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~$:])", r"\\\1", text)
+    """User-provided text as Markdown that shows exactly that text: one line (no headings or code blocks
+    from newlines and indentation), every ASCII punctuation mark backslash-escaped (no emphasis, HTML, links,
+    math), and an invisible word joiner after each ':', '@' and "www" (no autolinks, material icons or emoji
+    shortcodes, which Streamlit finds in the text after escapes are undone)."""
+    line = " ".join(str(text).split())
+    escaped = re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", line)
+    return re.sub(r"(\\[:@]|www)", r"\1" + WORD_JOINER, escaped, flags=re.IGNORECASE)
 
 
 def status_line(result: RunResult) -> str:

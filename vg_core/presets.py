@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .budget import check as check_budget
+from .budget import page_budget
 from .reproductions import REPRODUCTIONS, Reproduction
 from .spec import ARTICLE_SPEC, RECURRENT, RunSpec, SpecError
 
@@ -194,6 +196,7 @@ OFF = "off"  # runN=off: the preset's run N is not shown (a link that names only
 VIEW_PARAMS = ("step", "grad")  # how the page is viewed, not what is compared: parsed by vg_core.pagestate
 MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
 MAX_SHOWN = 60  # characters of a bad value quoted back in a warning
+MAX_WARNINGS = 12  # warnings shown for one link; the rest are counted in the last one
 
 
 @dataclass(frozen=True)
@@ -276,6 +279,8 @@ class Comparison:
         `devices` are those selectable on this machine.
         """
         warnings: list[str] = []
+        if len(params) > MAX_PARAMS:
+            warnings.append(f"the link has {len(params)} parameters; only the first {MAX_PARAMS} were read.")
         params = {str(k)[:MAX_SHOWN]: _last(v) for k, v in list(params.items())[:MAX_PARAMS]}
         for name in VIEW_PARAMS:
             params.pop(name, None)
@@ -336,6 +341,8 @@ class Comparison:
                 for name in RECURRENT_ONLY:
                     if name in run and f"run{index}_{RUN_PARAM_SUFFIX[name]}" not in given:
                         del run[name]
+            if "init_std" in run and run.get("init", preset.base.init) != "normal":
+                warnings.append(f"run{index}_std: used only with init normal (run{index}_init=normal); ignored.")
             runs.append(run)
         for key in sorted(params):
             if any(key == f"run{i}" or key.startswith(f"run{i}_") for i in present):
@@ -347,9 +354,12 @@ class Comparison:
         try:
             base = preset.base.replace(**shared)
             comparison = cls(preset_key, tuple(base.replace(**run) for run in runs))
+            check_budget(comparison.specs, page_budget())
         except (SpecError, ValueError) as err:
             warnings.append(f"{_shown(str(err), 300)} — showing the preset {preset.title!r} instead.")
             comparison = cls.from_preset(preset_key)
+        if len(warnings) > MAX_WARNINGS:
+            warnings = [*warnings[: MAX_WARNINGS - 1], f"and {len(warnings) - MAX_WARNINGS + 1} more problems."]
         return comparison, warnings
 
 

@@ -268,6 +268,11 @@ def _validate(spec: RunSpec) -> None:
             f"width/depth: {spec.depth}x{spec.width} has {spec.n_parameters:,} parameters, "
             f"more than the {MAX_PARAMETERS:,} this tool allows; use fewer or narrower layers"
         )
+    if spec.norm == "batch" and (spec.batch_size == 1 or spec.n_train == 1):
+        raise SpecError(
+            "batch_size: batch norm needs at least 2 samples per batch (its statistics of one sample are undefined); "
+            "use a batch size of 2 or more, or layer norm"
+        )
     samples = spec.n_train or 60_000
     flops = spec.flops_per_sample * samples * spec.epochs
     if flops > MAX_TRAIN_FLOPS:

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .probes import stuck_word
 from .results import RunResult, json_safe
+from .train import DIVERGED_LOSS_FACTOR
 
 VANISHING_RATIO = 0.1  # first/last-before-head gradient-norm ratio below this reads as vanishing
 EXPLODING_RATIO = 10.0
@@ -69,7 +70,13 @@ def verdicts(result: RunResult) -> list[Verdict]:
     """Plain-words findings computed from the numbers, the most important first."""
     found = []
     if result.diverged_at_step is not None:
-        found.append(Verdict(f"Diverged at step {result.diverged_at_step}: the loss became NaN or infinite.", "error"))
+        found.append(
+            Verdict(
+                f"Diverged at step {result.diverged_at_step}: the loss became NaN, infinite or more than "
+                f"{DIVERGED_LOSS_FACTOR:g}× its starting value.",
+                "error",
+            )
+        )
     ratio = gradient_ratio(result, result.snapshot_steps[0])
     first, last = result.layer_name(1), result.layer_name(last_before_head(result))
     if last_before_head(result) > 1 and np.isfinite(ratio) and ratio > 0:

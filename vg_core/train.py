@@ -17,10 +17,15 @@ from .models import build_model
 from .probes import model_layers, probe_batch
 from .results import Recorder, RunResult
 from .spec import RunSpec, SpecError
+from .steplog import StepLog
 
 EARLY_SNAPSHOTS = 20  # geometrically spaced snapshots inside the first epoch
 EVAL_CHUNK = 2000  # samples per forward pass when evaluating
 INIT_TRAIN_EVAL = 10_000  # training samples the step-0 training loss is measured on
+# A run has diverged when its loss is NaN or infinite, or above DIVERGED_LOSS_FACTOR x its starting value
+# (the step-0 training loss, or chance level ln(classes) if that is lower): a batch loss at any step, or the
+# test loss at an epoch's end.
+DIVERGED_LOSS_FACTOR = 10.0
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,9 @@ def resolve_device(name: str) -> torch.device:
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Batches per epoch; the last, partial batch is kept, as in the article's DataLoader."""
-    return math.ceil(n_train / batch_size)
+    """Batches per epoch; the last, partial batch is kept, as in the article's DataLoader, except that a last
+    batch of a single sample joins the one before (batch norm cannot train on one sample)."""
+    return max(1, n_train // batch_size + (n_train % batch_size > 1))
 
 
 def snapshot_schedule(per_epoch: int, epochs: int, early: int = EARLY_SNAPSHOTS) -> list[int]:
@@ -115,10 +121,9 @@ class _Run:
         # Per layer, its weight matrices (one, or a recurrent layer's input and recurrent ones).
         self.layer_weights = [layer.weights for layer in self.layers]
         self.weights = [w for weights in self.layer_weights for w in weights]
-        self.losses = torch.zeros(self.total, device=device)
-        self.grad_norms = torch.zeros(self.total, len(self.layers), device=device)
-        self.synced = 0  # steps whose per-step scalars are already on the CPU
-        self.checked = 0  # steps already checked for a non-finite loss
+        self.log = StepLog(self.total, len(self.layers), device, self.check_every)
+        self.checked = 0  # steps already checked for divergence
+        self.loss_limit = math.inf  # DIVERGED_LOSS_FACTOR x the starting loss, set at step 0
         self.meta = {
             "key": spec.key(),
             "status": "running",
@@ -138,6 +143,7 @@ class _Run:
             "n_parameters": sum(p.numel() for p in model.parameters()),
             "layers": [layer.name for layer in self.layers],
             "probes": probes,
+            "steps_per_point": self.log.bucket,  # per-step frames: each row is the mean of this many steps
             "timings": {"probe_s": 0.0, "eval_s": 0.0},
         }
         self.recorder = Recorder(spec, self.meta)
@@ -147,6 +153,9 @@ class _Run:
         model.train()
         n_init = min(len(data.x_train), INIT_TRAIN_EVAL)
         self._evaluate(0, 0.0, evaluate(model, data.x_train[:n_init], data.y_train[:n_init]))
+        start_loss = max(self.recorder.history[0][2], math.log(int(data.y_test.max()) + 1))
+        if math.isfinite(start_loss):
+            self.loss_limit = DIVERGED_LOSS_FACTOR * start_loss
         if self._snapshot(0, None):
             return self._finish("stopped")
         generator = torch.Generator().manual_seed(spec.seed)
@@ -155,26 +164,26 @@ class _Run:
             order = torch.randperm(len(data.x_train), generator=generator).to(self.device)
             loss_sum = torch.zeros((), device=self.device)
             correct = torch.zeros((), device=self.device)
-            for start in range(0, len(order), spec.batch_size):
-                index = order[start : start + spec.batch_size]
+            for batch in range(self.per_epoch):
+                start = batch * spec.batch_size
+                index = order[start : len(order) if batch == self.per_epoch - 1 else start + spec.batch_size]
                 x, y = data.x_train[index], data.y_train[index]
                 self.optimizer.zero_grad(set_to_none=True)
                 logits = model(x)
                 loss = nn.functional.cross_entropy(logits, y)
                 loss.backward()
+                step += 1
                 with torch.no_grad():
-                    self.losses[step] = loss.detach()
                     # Recorded before clipping: the gradient the network produced, not the step taken.
-                    self.grad_norms[step] = self._layer_norms([w.grad for w in self.weights])
+                    self.log.add(step, loss.detach(), self._layer_norms([w.grad for w in self.weights]))
                     loss_sum += loss.detach() * len(index)
                     correct += (logits.argmax(1) == y).sum()
                 if spec.clip_norm > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
-                step += 1
                 before = [w.detach().clone() for w in self.weights] if step in self.schedule else None
                 self.optimizer.step()
                 if step in self.schedule or step % self.check_every == 0:
-                    diverged = self._first_nonfinite(step)
+                    diverged = self._first_diverged(step)
                     if diverged is not None:
                         self.meta["diverged_at_step"] = diverged
                         self._snapshot(diverged, None)
@@ -182,7 +191,8 @@ class _Run:
                 if step == (epoch + 1) * self.per_epoch:
                     train_stats = (float(loss_sum) / len(order), float(correct) / len(order))
                     self._evaluate(step, epoch + 1.0, train_stats)
-                    if not math.isfinite(self.recorder.history[-1][4]):  # the test loss: the last update blew up
+                    test_loss = self.recorder.history[-1][4]
+                    if not math.isfinite(test_loss) or test_loss > self.loss_limit:  # the last update blew up
                         self.meta["diverged_at_step"] = step
                         self._snapshot(step, before)
                         return self._finish("diverged")
@@ -204,9 +214,10 @@ class _Run:
             start += len(weights)
         return torch.stack(per_layer)
 
-    def _first_nonfinite(self, step: int) -> int | None:
-        """The first step up to `step` whose loss is NaN or inf (1-based), or None."""
-        bad = ~torch.isfinite(self.losses[self.checked : step])
+    def _first_diverged(self, step: int) -> int | None:
+        """The first step up to `step` (1-based) whose loss is NaN, inf or above the limit, or None."""
+        losses = self.log.recent_losses(self.checked + 1, step)
+        bad = ~torch.isfinite(losses) | (losses > self.loss_limit)
         first = int(bad.int().argmax()) if bool(bad.any()) else None
         result = None if first is None else self.checked + first + 1
         self.checked = step if result is None else result
@@ -236,22 +247,12 @@ class _Run:
             return False
         return bool(self.callback(Progress(step, self.total, step / max(self.per_epoch, 1), self.recorder.result())))
 
-    def _sync(self, step: int) -> None:
-        """Move the per-step loss and gradient norms of steps synced+1..step to the CPU frames."""
-        if step <= self.synced:
+    def _sync(self, step: int, final: bool = False) -> None:
+        """Move the per-step points complete up to `step` (`final`: and a partial last one) to the CPU frames."""
+        rows = self.log.rows(step, self.per_epoch, final)
+        if rows is None:
             return
-        losses = self.losses[self.synced : step].cpu().numpy()
-        norms = self.grad_norms[self.synced : step].cpu().numpy()
-        steps = np.arange(self.synced + 1, step + 1)
-        n_layers = norms.shape[1]
-        new_steps = pd.DataFrame({"step": steps, "epoch": steps / self.per_epoch, "loss": losses})
-        new_layer_steps = pd.DataFrame(
-            {
-                "step": np.repeat(steps, n_layers),
-                "layer": np.tile(np.arange(1, n_layers + 1), len(steps)),
-                "weight_grad_norm": norms.reshape(-1),
-            }
-        )
+        new_steps, new_layer_steps = rows
         rec = self.recorder
         rec.steps = pd.concat([rec.steps, new_steps], ignore_index=True) if len(rec.steps) else new_steps
         rec.layer_steps = (
@@ -259,9 +260,8 @@ class _Run:
             if len(rec.layer_steps)
             else new_layer_steps
         )
-        self.synced = step
 
     def _finish(self, status: str) -> None:
-        last = self.meta["diverged_at_step"] or self.total
-        self._sync(last if status != "stopped" else self.synced)
+        if status != "stopped":
+            self._sync(self.meta["diverged_at_step"] or self.total, final=True)
         self.meta["status"] = status
