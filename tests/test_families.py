@@ -275,8 +275,8 @@ def test_run_json_names_cnn_layers_by_module_path(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     payload = strict_json(result.stdout)
-    assert [row["layer"] for row in payload["layers"]] == [1, 2, 3, 4]
-    assert [row["name"] for row in payload["layers"]] == ["conv1", "conv2", "conv3", "fc"]
+    assert [row["index"] for row in payload["layers"]] == [1, 2, 3, 4]
+    assert [row["layer"] for row in payload["layers"]] == ["conv1", "conv2", "conv3", "fc"]
     assert payload["spec"]["model"] == "cnn"
 
 
