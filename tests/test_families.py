@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from engine_helpers import run_cli, strict_json, tiny_spec
+from test_probes import FUNCTIONS
 from torch import nn
 from torch.nn import functional as F
 
@@ -149,16 +150,7 @@ def test_slope_matches_autograd_on_the_functional_form(activation):
 
     module = ACTIVATION_MODULES[activation]()
     x = torch.linspace(-6, 6, 241, dtype=torch.float64, requires_grad=True)
-    functional = {
-        "sigmoid": torch.sigmoid,
-        "tanh": torch.tanh,
-        "relu": F.relu,
-        "leaky_relu": F.leaky_relu,
-        "elu": F.elu,
-        "gelu": F.gelu,
-        "swish": F.silu,
-        "linear": lambda u: u,
-    }[activation]
+    functional = FUNCTIONS[activation]
     (expected,) = torch.autograd.grad(functional(x).sum(), x)
     torch.testing.assert_close(slope(module, x.detach()), expected)
     largest = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "leaky_relu": 1.0, "elu": 1.0, "linear": 1.0}

@@ -806,6 +806,19 @@ def activation_trace_domain(runs: Runs) -> tuple[float, float]:
     return (low, high) if high > low else (low - 1, high + 1)
 
 
+def _symlog_steps(total: int) -> alt.X:
+    """The training step on a symlog x axis from 0 to `total`, labelled at 0, powers of ten and the end."""
+    return alt.X(
+        "step:Q",
+        title="training step (symlog)",
+        scale=alt.Scale(type="symlog", domain=[0, max(total, 1)], nice=False),
+        axis=alt.Axis(
+            values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)],
+            labelExpr="format(datum.value, '~s')",  # an explicit format: Vega's own precision gave '0k 0k 1k'
+        ),
+    )
+
+
 def activation_trace(
     result: RunResult, y_domain: tuple[float, float], step: int | None = None, title: str | None = None
 ) -> alt.LayerChart:
@@ -821,15 +834,7 @@ def activation_trace(
         ),
     )
     total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
-    x = alt.X(
-        "step:Q",
-        title="training step (symlog)",
-        scale=alt.Scale(type="symlog", domain=[0, max(total, 1)], nice=False),
-        axis=alt.Axis(
-            values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)],
-            labelExpr="format(datum.value, '~s')",  # an explicit format: Vega's own precision gave '0k 0k 1k'
-        ),
-    )
+    x = _symlog_steps(total)
     y_scale = alt.Scale(domain=list(y_domain), nice=False)
     y = alt.Y("mean:Q", title="activation mean ± std", scale=y_scale)
     base = alt.Chart(frame)
@@ -894,15 +899,7 @@ def ratio_chart(
     frame = ratio_frame(result)
     layers = trace_layers(len(result.layer_names))
     total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
-    x = alt.X(
-        "step:Q",
-        title="training step (symlog)",
-        scale=alt.Scale(type="symlog", domain=[0, max(total, 1)], nice=False),
-        axis=alt.Axis(
-            values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)],
-            labelExpr="format(datum.value, '~s')",
-        ),
-    )
+    x = _symlog_steps(total)
     y = alt.Y(
         "value:Q", title="ratio (log)", scale=alt.Scale(type="log", domain=list(y_domain)), axis=_log_axis(y_domain)
     )
