@@ -70,6 +70,7 @@ def test_run_prints_a_table_and_verdicts(capsys):
     assert out.startswith("sigmoid 2x16 default-init on mnist-sample (4,000 train / 1,000 test")
     assert "grad norm @init" in out and "fc3" in out
     assert "final test accuracy" in out
+    assert "- Vanishing toward the input: at step 0 fc1's ∂L/∂W norm is" in out  # a verdict, in English
 
 
 def test_cache_dir_flag(capsys, tmp_path):
@@ -86,7 +87,10 @@ def test_diverged_run_json_is_strict(capsys):
     assert code == 0
     payload = strict_json(out)
     assert payload["status"] == "diverged" and isinstance(payload["diverged_at_step"], int)
-    assert payload["verdicts"][0].startswith("Diverged at step")
+    first = payload["verdicts"][0]
+    assert first["key"] == "diverged" and first["level"] == "error"
+    assert first["values"]["step"] == payload["diverged_at_step"] and first["text"].startswith("Diverged at step")
+    assert all(set(verdict) == {"key", "level", "text", "values"} for verdict in payload["verdicts"])
 
 
 @pytest.mark.parametrize(
