@@ -272,7 +272,7 @@ class Page:
         result = self.results[index]
         if result is None:
             return
-        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result)))
+        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result, self.grad_kind, self.step)))
 
     def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
@@ -557,7 +557,8 @@ def main() -> None:
     controls(page, comparison)
     flow_column, curves_column = st.columns([2, 3])
     with flow_column:
-        page.section("flow", "Gradient flow", per_run=False)
+        shown = charts.FLOW_TITLES[f"{page.grad_kind}_norm"]  # the caption names the gradients on screen
+        page.section("flow", "Gradient flow", per_run=False, caption=f"**Shown: {shown}.** {charts.CAPTIONS['flow']}")
         page.slots["flow"] = [st.empty()]
     with curves_column:
         page.section("curves", "Learning curves", per_run=False)

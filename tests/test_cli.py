@@ -70,6 +70,10 @@ def test_run_prints_a_table_and_verdicts(capsys):
     assert out.startswith("sigmoid 2x16 default-init on mnist-sample (4,000 train / 1,000 test")
     assert "grad norm @init" in out and "fc3" in out
     assert "final test accuracy" in out
+    assert (
+        "- Gradient reaches the input: at step 0 fc1's ∂L/∂W norm is" in out
+    )  # a verdict, in English; 0 epochs: no learning verdict
+    assert "Stalled" not in out and "learning" not in out
 
 
 def test_cache_dir_flag(capsys, tmp_path):
@@ -86,7 +90,10 @@ def test_diverged_run_json_is_strict(capsys):
     assert code == 0
     payload = strict_json(out)
     assert payload["status"] == "diverged" and isinstance(payload["diverged_at_step"], int)
-    assert payload["verdicts"][0].startswith("Diverged at step")
+    first = payload["verdicts"][0]
+    assert first["key"] == "diverged" and first["level"] == "error"
+    assert first["values"]["step"] == payload["diverged_at_step"] and first["text"].startswith("Diverged at step")
+    assert all(set(verdict) == {"key", "level", "text", "values"} for verdict in payload["verdicts"])
 
 
 @pytest.mark.parametrize(
@@ -155,6 +162,8 @@ def test_compare_prints_one_column_per_activation(capsys):
     assert {"fc1", "fc2", "fc3", "test accuracy", "diverged at step"} <= set(rows)
     for name in ("fc1", "test accuracy"):
         assert len(rows[name].split()) - len(name.split()) == 3  # one value per activation
+    for label in labels:  # then each run's verdicts, in English
+        assert f"\n{label}:\n- " in out and "at step 0 fc1's ∂L/∂W norm is" in out.split(f"\n{label}:\n")[1]
 
 
 def test_compare_json_lists_every_run(capsys):
@@ -167,6 +176,7 @@ def test_compare_json_lists_every_run(capsys):
         ("relu", "kaiming_normal"),
     ]
     assert all(p["cached"] is False for p in payload)
+    assert all(v["key"].startswith("flow.") and v["values"]["step"] == 0 for p in payload for v in p["verdicts"])
 
 
 def test_flags_are_never_abbreviated(capsys):

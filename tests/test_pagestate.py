@@ -9,6 +9,7 @@ import pytest
 
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, resolved
+from vg_core.i18n import translator
 from vg_core.presets import Comparison
 from vg_core.reproductions import Finding, find
 from vg_core.spec import RunSpec, SpecError
@@ -159,9 +160,11 @@ def test_status_and_verdict_lines(isolated_cache: Path) -> None:
     result = train(spec.replace(batch_size=50))
     assert ps.status_line(result).startswith("complete · mnist-sample 100 train")
     lines = ps.verdict_lines(result)
-    assert any(line.startswith(":orange[⚠] Vanishing") or line.startswith(":green[✔]") for line in lines)
+    assert lines[0].startswith(":orange[⚠] ") and "toward the input" in lines[0] and "∂L/∂W" in lines[0]
+    backprop = ps.verdict_lines(result, "grad_out", 0, translator("id"))  # the page's view, step and language
+    assert "∂L/∂z" in backprop[0] and "langkah 0" in backprop[0]
     result.meta["status"] = "running"
-    assert any("Test accuracy so far" in line for line in ps.verdict_lines(result))
+    assert ps.verdict_lines(result)[-1].startswith(":gray[•] Test accuracy so far")
 
 
 def test_view_round_trips_through_the_url_and_warns_on_bad_values() -> None:

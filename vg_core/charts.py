@@ -315,9 +315,12 @@ def he_guide(runs: Runs, step: int | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "layer", "value"])
 
 
+FLOW_TITLES = {"weight_grad_norm": "weight-gradient norm ‖∂L/∂W‖", "grad_out_norm": "back-propagated norm ‖∂L/∂z‖"}
+
+
 def gradient_flow(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> alt.LayerChart:
     """Per-layer gradient norm, log scale, one line per run; sigmoid's (1/4)^k guide; a note on runs not drawn."""
-    title = "weight-gradient norm ‖∂L/∂W‖" if quantity == "weight_grad_norm" else "back-propagated norm ‖∂L/∂z‖"
+    title = FLOW_TITLES[quantity]
     frame = gradient_flow_frame(runs, step, quantity)
     floor = float(frame["value"].min()) / 10 if len(frame) else 0.0
     guide = sigmoid_guide(runs, step, quantity, floor)

@@ -175,7 +175,7 @@ def format_run(result: RunResult) -> str:
 
 
 def format_compare(results: list[RunResult]) -> str:
-    """One column per run: gradient norm per layer at the end, then the headline numbers."""
+    """One column per run: gradient norm per layer at the end, then the headline numbers; then each run's verdicts."""
     columns = {}
     for result in results:
         table = layer_table(result).set_index("name")
@@ -189,7 +189,10 @@ def format_compare(results: list[RunResult]) -> str:
         columns[result.spec.label] = column
     frame = pd.DataFrame(columns)
     frame.index.name = "weight grad norm @end"
-    return frame.to_string()
+    lines = [frame.to_string()]
+    for result in results:
+        lines += ["", f"{result.label}:", *(f"- {v.text}" for v in verdicts(result))]
+    return "\n".join(lines)
 
 
 def _maybe(pattern: str):

@@ -22,16 +22,18 @@ import pandas as pd
 import torch
 
 from .cache import ResultCache, resolved
+from .i18n import Translator
 from .models import INIT_LABELS
 from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
 from .reproductions import Finding, Reproduction, find
 from .results import RunResult, json_safe
 from .spec import RunSpec, SpecError
-from .summary import verdicts
+from .summary import ENGLISH, verdicts
+from .summary import nearest_step as nearest_step  # the page's step scrubber uses the verdicts' rule
 from .sweep import MAX_POINTS, SWEEP_COLUMNS, Sweep, cached_table, parse_depths
 from .train import Progress
 
-LEVEL_ICON = {"ok": ":green[✔]", "warning": ":orange[⚠]", "error": ":red[✖]"}
+LEVEL_ICON = {"ok": ":green[✔]", "info": ":gray[•]", "warning": ":orange[⚠]", "error": ":red[✖]"}
 DEFAULT_DEPTHS = (2, 5, 10, 20)  # the depth sweep of a preset that names none
 DATASET_LABELS = {
     "mnist": "MNIST (60,000 digits; downloaded once)",
@@ -172,14 +174,6 @@ class View:
         return cls(int(step) if step is not None else None, kind), warnings
 
 
-def nearest_step(steps: Sequence[int], wanted: int | None) -> int | None:
-    """The latest of `steps` at or before `wanted` (the first if none is); None without steps or a wish."""
-    if not steps or wanted is None:
-        return None
-    earlier = [step for step in steps if step <= wanted]
-    return earlier[-1] if earlier else steps[0]
-
-
 # ---------------------------------------------------------------- exports
 
 
@@ -229,12 +223,12 @@ def status_line(result: RunResult) -> str:
     return f"{meta['status']} · {data} · {meta.get('device', 'device not recorded')}{took}"
 
 
-def verdict_lines(result: RunResult) -> list[str]:
-    """The run's verdicts as Markdown lines with an icon each; 'so far' while it is still training."""
-    lines = [f"{LEVEL_ICON[v.level]} {v.text}" for v in verdicts(result)]
-    if result.meta.get("status") == "running":
-        lines = [line.replace("Final test accuracy", "Test accuracy so far") for line in lines]
-    return lines
+def verdict_lines(
+    result: RunResult, grad_kind: str = "weight_grad", step: int | None = None, translate: Translator = ENGLISH
+) -> list[str]:
+    """The run's verdicts about the gradients shown (`grad_kind`) at the page's `step` (None: the last snapshot),
+    in the page's language, as Markdown lines with an icon each (the text escaped: a watched run names its layers)."""
+    return [f"{LEVEL_ICON[v.level]} {plain(v.render(translate))}" for v in verdicts(result, grad_kind, step)]
 
 
 # ---------------------------------------------------------------- paper reproductions
