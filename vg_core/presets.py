@@ -193,7 +193,7 @@ RUN_PARAM_SUFFIX = {
     "forget_bias": "fbias",
 }
 OFF = "off"  # runN=off: the preset's run N is not shown (a link that names only some runs keeps the others)
-VIEW_PARAMS = ("step", "grad")  # how the page is viewed, not what is compared: parsed by vg_core.pagestate
+VIEW_PARAMS = ("step", "grad", "lang", "tour")  # how the page is viewed, not what is compared: parsed by the page
 MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
 MAX_SHOWN = 60  # characters of a bad value quoted back in a warning
 MAX_WARNINGS = 12  # warnings shown for one link; the rest are counted in the last one
