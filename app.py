@@ -155,7 +155,7 @@ def sidebar() -> None:
         st.selectbox(
             _("Preset"),
             list(PRESETS),
-            format_func=lambda key: _(PRESETS[key].title),
+            format_func=language.preset_title,
             key="w_preset",
             on_change=pick_preset,
             placeholder=_("Your own comparison (pick a preset to start again)"),

@@ -9,6 +9,8 @@ import streamlit as st
 
 from vg_core.glossary import GLOSSARY, tooltip
 from vg_core.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, Message, Translator, language, message, translator
+from vg_core.presets import PRESETS
+from vg_core.reproductions import find
 
 LANG_KEY = "lang"  # session state: the language shown
 PICK_KEY = "w_lang"  # the picker widget
@@ -67,3 +69,11 @@ SECTION_TERMS = {
 def glossary(*keys: str) -> str | None:
     """The tooltips of glossary entries `keys` in the language shown, one paragraph each (None for none)."""
     return "\n\n".join(tooltip(key, tr()) for key in keys if key in GLOSSARY) or None
+
+
+def preset_title(key: str) -> str:
+    """A preset's name in the picker: its title, or 'Paper: <reproduction>'."""
+    preset = PRESETS[key]
+    if preset.reproduction:
+        return tr().render(message("Paper: {title}", title=tr().gettext(find(preset.reproduction).title)))
+    return tr().gettext(preset.title)

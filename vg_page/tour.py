@@ -235,9 +235,10 @@ class Places:
         t = tr()
         folded = tour.view_order(stop)[1]
         look = st.container(border=True)
-        look.markdown(f":blue-background[:material/visibility: **{t.gettext('Look here')}**]")
+        here, seen = t.gettext("Look here"), t.gettext("What you just saw:")
+        look.markdown(f":blue-background[:material/visibility: **{here}**]")
         self.look = look.container()
-        look.success(f"**{t.gettext('What you just saw:')}** {t.gettext(stop.seen)}", icon=":material/lightbulb:")
+        look.success(f"**{seen}** {t.gettext(stop.seen)}", icon=":material/lightbulb:")
         self.folded = {view: st.container() for view in folded}
 
     def looks_at(self, view: str) -> bool:
