@@ -180,9 +180,10 @@ def chain_rule(names: Sequence[str], results: Sequence[RunResult | None]) -> Non
 def _play_pressed(steps: Sequence[int], slider_key: str) -> None:
     playing = not st.session_state.get(PLAY_KEY, False)
     st.session_state[PLAY_KEY] = playing
+    st.session_state[FRAME_KEY] = time.monotonic() - PLAY_S  # the next snapshot at once
     if playing and tour.next_snapshot(steps, st.session_state.get(slider_key)) is None:
-        _move(steps[0], slider_key)  # at the last snapshot: play from the start
-    st.session_state[FRAME_KEY] = time.monotonic()
+        _move(steps[0], slider_key)  # at the last snapshot: play from the start, shown for PLAY_S
+        st.session_state[FRAME_KEY] = time.monotonic()
 
 
 def _move(step: int, slider_key: str) -> None:
