@@ -126,10 +126,12 @@ def panel(
                 message("Guided tour · {part} · stop {number:d} of {count:d}", part=part, number=number, count=count)
             )
         )
-        st.subheader(t.gettext(stop.title), anchor=False)
-        st.markdown(t.gettext(stop.text))
-        if stop.chain_rule:
-            chain_rule(names, results)
+        text, formula = st.columns([1, 1]) if stop.chain_rule else (st.container(), None)
+        text.subheader(t.gettext(stop.title), anchor=False)
+        text.markdown(t.gettext(stop.text))
+        if formula is not None:
+            with formula:
+                chain_rule(names, results)
         back, forward, play_box, out = st.columns(4)
         previous, following = tour.previous_stop(number), tour.next_stop(number, count)
         back.button(
@@ -168,10 +170,9 @@ def chain_rule(names: Sequence[str], results: Sequence[RunResult | None]) -> Non
         t.gettext("The factor by which each layer scaled the back-propagated gradient ∂L/∂z, measured on these runs:"),
         help=tooltip("dL/dz", t),
     )
-    for column, (name, result) in zip(st.columns(len(ready)), ready):
-        factors = tour.layer_factors(result.stat("grad_out_norm"))
-        lines = [t.render(line) for line in tour.factor_messages(factors)]
-        column.markdown(f"**{name}**  \n" + "  \n".join(lines))
+    for name, result in ready:  # one compact line per run: the chart it explains must stay in view
+        lines = [t.render(line) for line in tour.factor_messages(tour.layer_factors(result.stat("grad_out_norm")))]
+        st.markdown(f"**{name}** — " + " · ".join(lines))
 
 
 # ---------------------------------------------------------------- Play
