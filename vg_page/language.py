@@ -71,9 +71,10 @@ def glossary(*keys: str) -> str | None:
     return "\n\n".join(tooltip(key, tr()) for key in keys if key in GLOSSARY) or None
 
 
-def preset_title(key: str) -> str:
-    """A preset's name in the picker: its title, or 'Paper: <reproduction>'."""
+def preset_title(key: str, t: Translator) -> str:
+    """A preset's name in the picker: its title, or 'Paper: <reproduction>' (`t` bound when the widget is made:
+    Streamlit calls a format_func again outside the script run)."""
     preset = PRESETS[key]
     if preset.reproduction:
-        return tr().render(message("Paper: {title}", title=tr().gettext(find(preset.reproduction).title)))
-    return tr().gettext(preset.title)
+        return t.render(message("Paper: {title}", title=t.gettext(find(preset.reproduction).title)))
+    return t.gettext(preset.title)
