@@ -155,7 +155,7 @@ def sidebar() -> None:
         st.selectbox(
             _("Preset"),
             list(PRESETS),
-            format_func=lambda key, t=language.tr(): language.preset_title(key, t),
+            format_func={key: language.preset_title(key, language.tr()) for key in PRESETS}.get,
             key="w_preset",
             on_change=pick_preset,
             placeholder=_("Your own comparison (pick a preset to start again)"),
@@ -174,7 +174,12 @@ def settings() -> None:
     if ps.unapplied(st.session_state, st.session_state["applied"], ps.available_devices()):
         st.warning(_("Changed, not applied yet: press **Apply and train**."), icon=":material/edit:")
     st.markdown(_("**Shared by every run**"))
-    st.selectbox(_("Dataset"), CHOICES["dataset"], format_func=lambda key, t=language.tr(): t.gettext(ps.DATASET_LABELS[key]), key="w_dataset")
+    st.selectbox(
+        _("Dataset"),
+        CHOICES["dataset"],
+        format_func={key: _(label) for key, label in ps.DATASET_LABELS.items()}.get,
+        key="w_dataset",
+    )
     left, right = st.columns(2)
     with left:
         number(_("Training samples"), "n_train", "w_n_train", 1000, _("0 = the whole training set"))
