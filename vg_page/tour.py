@@ -162,7 +162,8 @@ def chain_rule(names: Sequence[str], results: Sequence[RunResult | None]) -> Non
     """The chain rule for ∂L/∂W₁, and beside it each run's per-layer factors ‖∂L/∂z_k‖ ÷ ‖∂L/∂z_{k+1}‖ at the
     last snapshot (vg_core.tour.layer_factors)."""
     t = tr()
-    st.latex(tour.CHAIN_RULE)
+    for part in tour.CHAIN_RULE.split(r"\qquad"):  # two lines: the column is half the page wide
+        st.latex(part)
     ready = [(name, result) for name, result in zip(names, results) if result is not None]
     if not ready:
         return
