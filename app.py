@@ -36,12 +36,14 @@ from vg_core import budget, charts, turns
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, cache_dir, env_number
 from vg_core.data import DataError
+from vg_core.i18n import message, plural_message
 from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PRESETS, Comparison
 from vg_core.results import RunResult
 from vg_core.spec import CHOICES, RANGES, RunSpec, SpecError
 from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
-from vg_page import your_runs
+from vg_page import language, your_runs
+from vg_page import tour as tour_page
 
 torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
@@ -49,6 +51,16 @@ REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser 
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace")
+
+
+def _(text: str) -> str:
+    """`text` in the language shown (vg_core.i18n; the extractor finds every _("..."))."""
+    return language.tr().gettext(text)
+
+
+def say(item: object) -> str:
+    """A Message (or msgid) rendered in the language shown."""
+    return language.tr().render(item)
 
 
 # ---------------------------------------------------------------- process-wide resources (bounded)
@@ -112,7 +124,9 @@ def apply_form() -> None:
     """Apply: the sidebar's values become the applied comparison, or an error says why not."""
     comparison, problems = from_widgets()
     if comparison is None:
-        st.session_state["form_error"] = "Not applied: " + ps.plain(" ".join(problems))
+        st.session_state["form_error"] = say(
+            message("Not applied: {problems}", problems=ps.plain(" ".join(say(p) for p in problems)))
+        )
     else:
         st.session_state.update(applied=comparison, notices=[], form_error=None)
         st.session_state["w_preset"] = ps.widget_values(comparison)["w_preset"]
@@ -137,19 +151,20 @@ def sidebar() -> None:
     fragment: editing one reruns only the sidebar (marking the edit as not applied yet), never the page, so
     nothing trains or stops while a value is dragged; Apply reruns the page."""
     with st.sidebar:
+        language.picker()
         st.selectbox(
-            "Preset",
+            _("Preset"),
             list(PRESETS),
-            format_func=lambda key: PRESETS[key].title,
+            format_func={key: language.preset_title(key, language.tr()) for key in PRESETS}.get,
             key="w_preset",
             on_change=pick_preset,
-            placeholder="Your own comparison (pick a preset to start again)",
+            placeholder=_("Your own comparison (pick a preset to start again)"),
         )
-        st.button("Apply and train", type="primary", width="stretch", on_click=apply_form, key="apply")
+        st.button(_("Apply and train"), type="primary", width="stretch", on_click=apply_form, key="apply")
         if st.session_state.get("form_error"):
             st.error(st.session_state["form_error"])
         settings()
-        st.caption("The address bar holds these settings, the step and the gradients shown: copy it to share.")
+        st.caption(_("The address bar holds these settings, the step and the gradients shown: copy it to share."))
     your_runs.sidebar_section()
 
 
@@ -157,34 +172,43 @@ def sidebar() -> None:
 def settings() -> None:
     """Every setting of the comparison; edits wait for Apply (and say so)."""
     if ps.unapplied(st.session_state, st.session_state["applied"], ps.available_devices()):
-        st.warning("Changed, not applied yet: press **Apply and train**.", icon=":material/edit:")
-    st.markdown("**Shared by every run**")
-    st.selectbox("Dataset", CHOICES["dataset"], format_func=ps.DATASET_LABELS.get, key="w_dataset")
+        st.warning(_("Changed, not applied yet: press **Apply and train**."), icon=":material/edit:")
+    st.markdown(_("**Shared by every run**"))
+    st.selectbox(
+        _("Dataset"),
+        CHOICES["dataset"],
+        format_func={key: _(label) for key, label in ps.DATASET_LABELS.items()}.get,
+        key="w_dataset",
+    )
     left, right = st.columns(2)
     with left:
-        number("Training samples", "n_train", "w_n_train", 1000, "0 = the whole training set")
-        number("Hidden layers", "depth", "w_depth")
-        number("Epochs", "epochs", "w_epochs")
-        st.selectbox("Optimizer", CHOICES["optimizer"], key="w_optimizer")
-        number("Momentum", "momentum", "w_momentum", 0.05, "SGD only")
+        number(_("Training samples"), "n_train", "w_n_train", 1000, _("0 = the whole training set"))
+        number(_("Hidden layers"), "depth", "w_depth")
+        number(_("Epochs"), "epochs", "w_epochs", help=language.glossary("epoch"))
+        st.selectbox(_("Optimizer"), CHOICES["optimizer"], key="w_optimizer")
+        number(_("Momentum"), "momentum", "w_momentum", 0.05, _("SGD only"))
     with right:
-        number("Units per layer", "width", "w_width", 16)
-        number("Batch size", "batch_size", "w_batch_size", 16)
-        number("Seed", "seed", "w_seed")
-        number("Learning rate", "lr", "w_lr", 0.005)
-        st.selectbox("Device", ps.available_devices(), key="w_device")
+        number(_("Units per layer"), "width", "w_width", 16)
+        number(_("Batch size"), "batch_size", "w_batch_size", 16, help=language.glossary("batch"))
+        number(_("Seed"), "seed", "w_seed")
+        number(_("Learning rate"), "lr", "w_lr", 0.005)
+        st.selectbox(_("Device"), ps.available_devices(), key="w_device")
     for index in range(1, MAX_RUNS + 1):
         active = st.session_state.get(f"w_run{index}_activation", OFF) != OFF
-        with st.expander(f"Run {index}", expanded=active):
+        with st.expander(say(message("Run {index:d}", index=index)), expanded=active):
             options = CHOICES["activation"] if index == 1 else (OFF, *CHOICES["activation"])
-            st.selectbox("Activation", options, key=f"w_run{index}_activation")
+            st.selectbox(_("Activation"), options, key=f"w_run{index}_activation", help=language.glossary("sigma"))
             left, right = st.columns(2)
-            left.selectbox("Init", CHOICES["init"], key=f"w_run{index}_init", help=ps.init_help())
+            left.selectbox(
+                _("Init"), CHOICES["init"], key=f"w_run{index}_init", help=language.glossary(*CHOICES["init"])
+            )
             with right:
-                number("σ (normal init)", "init_std", f"w_run{index}_init_std", 0.01, "Used by init 'normal'")
+                number(_("σ (normal init)"), "init_std", f"w_run{index}_init_std", 0.01, language.glossary("normal"))
             left, right = st.columns(2)
-            left.selectbox("Normalisation", CHOICES["norm"], key=f"w_run{index}_norm")
-            right.checkbox("Residual skips", key=f"w_run{index}_residual", help="h + f(h) between layers")
+            left.selectbox(
+                _("Normalisation"), CHOICES["norm"], key=f"w_run{index}_norm", help=language.glossary("batch norm")
+            )
+            right.checkbox(_("Residual skips"), key=f"w_run{index}_residual", help=language.glossary("skip"))
 
 
 # ---------------------------------------------------------------- main area
@@ -210,17 +234,22 @@ class Page:
 
     def section(self, key: str, title: str, per_run: bool, caption: str | None = None) -> None:
         head, button = st.columns([5, 1], vertical_alignment="bottom")
-        head.subheader(title)
+        head.subheader(title, help=language.glossary(*language.SECTION_TERMS.get(key, ())))
         self.exports[key] = button.empty()
         self.titles[key] = title
-        st.caption(caption or charts.CAPTIONS[key])
+        st.caption(caption or _(charts.CAPTIONS[key]))
         if per_run:
             self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
 
     def activations_section(self) -> None:
         """He's per-layer std (all runs) first, then each run's activations over training, in one row."""
         left, right = charts.CAPTIONS["act_std"], charts.CAPTIONS["act_trace"]
-        self.section("act", "Activations over training", False, f"**Left:** {left}  \n**Per run:** {right}")
+        self.section(
+            "act",
+            _("Activations over training"),
+            False,
+            say(message("**Left:** {left}  \n**Per run:** {right}", left=_(left), right=_(right))),
+        )
         columns = st.columns(1 + len(self.names))
         self.slots["act_std"] = [columns[0].empty()]
         self.slots["act_trace"] = [column.empty() for column in columns[1:]]
@@ -294,7 +323,7 @@ class Page:
                 mime="image/svg+xml",
                 on_click="ignore",
                 key=f"svg-{key}",
-                help="These charts as one SVG file (for a PNG: the ⋯ menu on a chart)",
+                help=_("These charts as one SVG file (for a PNG: the ⋯ menu on a chart)"),
             )
 
 
@@ -333,9 +362,9 @@ def controls(page: Page, comparison: Comparison) -> None:
     steps = sorted({step for _, result in page.ready for step in result.snapshot_steps})
     with right:
         kind = st.segmented_control(
-            "Gradients shown",
+            _("Gradients shown"),
             ["weight_grad", "grad_out"],
-            format_func={"weight_grad": "weights ∂L/∂W", "grad_out": "back-propagated ∂L/∂z"}.get,
+            format_func={"weight_grad": _("weights ∂L/∂W"), "grad_out": _("back-propagated ∂L/∂z")}.get,
             key="grad_kind",  # its value is set with the preset (see show)
         )
         page.grad_kind = kind or "weight_grad"
@@ -345,21 +374,23 @@ def controls(page: Page, comparison: Comparison) -> None:
             linked_key, linked_step = st.session_state.get("linked_step", (None, None))
             wanted = linked_step if linked_key == comparison.key() else None  # the step a link asked for
             page.step = st.select_slider(
-                "Training step (snapshots; initialisation first)",
+                _("Training step (snapshots; initialisation first)"),
                 options=steps,
                 value=ps.nearest_step(steps, wanted) if wanted is not None else steps[-1],
                 format_func=lambda step: charts.step_label(step, per_epoch),
                 key=f"step-{comparison.key()}",
             )
         elif all(result is not None for result in page.results):
-            st.caption("Recorded at initialisation only (0 epochs): every chart shows the untrained networks.")
+            st.caption(_("Recorded at initialisation only (0 epochs): every chart shows the untrained networks."))
         else:
-            st.caption("Training: the charts follow each run's latest snapshot; the step scrubber appears when done.")
+            st.caption(
+                _("Training: the charts follow each run's latest snapshot; the step scrubber appears when done.")
+            )
     view = ps.View(page.step, page.grad_kind)
     if page.step is None:  # no scrubber yet: keep the step a link asked for until there is one
         linked_key, linked_step = st.session_state.get("linked_step", (None, None))
         view = ps.View(linked_step if linked_key == comparison.key() else None, page.grad_kind)
-    params = {**comparison.to_params(), **view.to_params()}
+    params = {**comparison.to_params(), **view.to_params(), **language.params(), **tour_page.params()}
     if st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
@@ -375,10 +406,23 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         try:
             result, _ = result_cache().get_or_train(spec, live_callback(page, index))
         except (SpecError, DataError, OSError) as err:
-            bar.error(f"Cannot train this run: {ps.plain(str(err))}")
+            bar.error(
+                say(
+                    message(
+                        "Cannot train this run: {error}", error=ps.plain(say(err.args[0] if err.args else str(err)))
+                    )
+                )
+            )
             continue
         except (MemoryError, RuntimeError) as err:  # e.g. torch cannot allocate: say so, keep the page
-            bar.error(f"This run ran out of resources ({type(err).__name__}); try a smaller width, depth or batch.")
+            bar.error(
+                say(
+                    message(
+                        "This run ran out of resources ({error}); try a smaller width, depth or batch.",
+                        error=type(err).__name__,
+                    )
+                )
+            )
             continue
         finally:
             training_queue().leave(ticket)
@@ -397,7 +441,7 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
 def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
     """Progress bar at every step (throttled); charts at snapshots, at most every REDRAW_S and never taking
     more than a third of the time (a slow machine draws less often rather than training slower)."""
-    bar = page.status[index].progress(0.0, text="Starting…")
+    bar = page.status[index].progress(0.0, text=_("Starting…"))
     last = {"bar": 0.0, "drawn": 0.0, "cost": 0.0}
 
     def callback(progress: Progress) -> None:
@@ -412,7 +456,14 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
             last["drawn"] = time.monotonic()
             last["cost"] = last["drawn"] - now
         if now - last["bar"] >= PROGRESS_S or progress.step == progress.total_steps:
-            text = f"Training: step {progress.step:,} of {progress.total_steps:,} (epoch {progress.epoch:.1f})"
+            text = say(
+                message(
+                    "Training: step {step:,d} of {total:,d} (epoch {epoch:.1f})",
+                    step=progress.step,
+                    total=progress.total_steps,
+                    epoch=progress.epoch,
+                )
+            )
             bar.progress(min(progress.fraction, 1.0), text=text)
             last["bar"] = now
 
@@ -420,10 +471,13 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
 
 
 def export_buttons(page: Page) -> None:
-    st.subheader("Export")
+    st.subheader(_("Export"))
     st.caption(
-        "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts. The first "
-        "line of each file is `# spec: {...}`, the run's full settings as JSON (pandas: `read_csv(path, comment='#')`)."
+        _(
+            "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts. The first "
+            "line of each file is `# spec: {...}`, the run's full settings as JSON (pandas: `read_csv(path, "
+            "comment='#')`)."
+        )
     )
     for index, (column, name, result) in enumerate(zip(run_columns(len(page.names)), page.names, page.results)):
         if result is None:
@@ -454,13 +508,14 @@ class SweepView:
     progress: DeltaGenerator
 
 
-def sweep_section(comparison: Comparison, names: list[str]) -> SweepView | None:
-    """Accuracy and gradient ratio against depth from the cache (nothing trains here); None while closed."""
-    main_view = bool(PRESETS[comparison.preset].depths)
+def sweep_section(comparison: Comparison, names: list[str], open_first: bool = False) -> SweepView | None:
+    """Accuracy and gradient ratio against depth from the cache (nothing trains here); None while closed.
+    Open at first on a sweep preset or when `open_first` (a tour stop about it)."""
+    main_view = bool(PRESETS[comparison.preset].depths) or open_first
     box = st.expander(
-        "Depth sweep: every run at several depths",
+        _("Depth sweep: every run at several depths"),
         expanded=main_view,
-        key=f"sweep-open-{comparison.preset}",
+        key=f"sweep-open-{comparison.preset}-{main_view}",
         on_change="rerun",  # lazy: a closed section reads nothing from the cache
         icon=":material/stacked_line_chart:",
     )
@@ -468,52 +523,58 @@ def sweep_section(comparison: Comparison, names: list[str]) -> SweepView | None:
         return None
     with box:
         st.caption(
-            "Each run of this comparison, with its own settings, trained once per depth; points already in the "
-            "cache are drawn, the button trains the others (each is cached, so an interrupted sweep resumes)."
+            _(
+                "Each run of this comparison, with its own settings, trained once per depth; points already in the "
+                "cache are drawn, the button trains the others (each is cached, so an interrupted sweep resumes)."
+            )
         )
         text = st.text_input(
-            "Depths (hidden layers, comma-separated)", ps.default_depths(comparison), key=f"depths-{comparison.key()}"
+            _("Depths (hidden layers, comma-separated)"),
+            ps.default_depths(comparison),
+            key=f"depths-{comparison.key()}",
         )
         try:
             sweeps = ps.comparison_sweeps(comparison, text)
         except SpecError as err:
-            st.error(f"Cannot sweep these depths: {ps.plain(str(err).removeprefix('depths: '))}")
+            st.error(
+                say(message("Cannot sweep these depths: {error}", error=ps.plain(str(err).removeprefix("depths: "))))
+            )
             return None
         table, missing = ps.sweep_table(sweeps, names, result_cache())
         if len(table):
             left, right = st.columns(2)
             with left:
                 chart(st.empty(), charts.sweep_chart(table, names, "test_acc"))
-                st.caption(charts.CAPTIONS["sweep_acc"])
+                st.caption(_(charts.CAPTIONS["sweep_acc"]))
             with right:
                 chart(st.empty(), charts.sweep_chart(table, names, "grad_ratio"))
-                st.caption(charts.CAPTIONS["sweep_grad"])
+                st.caption(_(charts.CAPTIONS["sweep_grad"]))
         else:
-            st.info("No point of this sweep is in the cache yet.")
+            st.info(_("No point of this sweep is in the cache yet."))
         clicked = False
         if missing:
-            label = f"Run {len(missing)} missing point{'s' if len(missing) > 1 else ''}"
+            label = say(plural_message("Run {n:d} missing point", "Run {n:d} missing points", len(missing)))
             clicked = st.button(label, key=f"sweep-run-{comparison.key()}", icon=":material/play_arrow:")
         else:
-            st.caption(f"All {len(table)} points are in the cache.")
+            st.caption(say(message("All {count:d} points are in the cache.", count=len(table))))
         return SweepView(sweeps, table, missing, clicked, st.empty())
 
 
 def train_sweep(view: SweepView) -> None:
     """Train the sweep's missing points, with one progress bar over all of them."""
-    bar = view.progress.progress(0.0, text="Starting…")
+    bar = view.progress.progress(0.0, text=_("Starting…"))
     on_point = ps.sweep_progress(view.missing, lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
     try:
         budget.check(view.missing, budget.page_budget())
     except SpecError as err:
-        view.progress.warning(f"Not trained: {ps.plain(str(err))}")
+        view.progress.warning(say(message("Not trained: {error}", error=ps.plain(str(err)))))
         return
     for sweep in view.sweeps:
         ticket = wait_for_turn(lambda text: bar.progress(0.0, text=text))
         try:
             run_sweep(sweep, result_cache(), on_point)
         except (SpecError, DataError, OSError) as err:
-            view.progress.error(f"Cannot train this sweep: {ps.plain(str(err))}")
+            view.progress.error(say(message("Cannot train this sweep: {error}", error=ps.plain(str(err)))))
             return
         finally:
             training_queue().leave(ticket)
@@ -523,75 +584,97 @@ def train_sweep(view: SweepView) -> None:
 def main() -> None:
     st.set_page_config(page_title="Vanishing Gradient Explorer", page_icon="📉", layout="wide")
     if "applied" not in st.session_state:
-        link = st.query_params.to_dict()
+        link, tour_notice = tour_page.from_link(st.query_params.to_dict())  # ?tour=N: the stop's preset
+        link_notices = [notice for notice in (language.from_link(link), tour_notice) if notice is not None]
         comparison, notices = Comparison.from_params(link, ps.available_devices())
         view, view_notices = ps.View.from_params(link, PRESETS[comparison.preset].grad_kind)
         show(comparison, view.grad_kind)
         st.session_state["linked_step"] = (comparison.key(), view.step)
-        st.session_state["notices"] = notices + view_notices
+        st.session_state["notices"] = link_notices + notices + view_notices
+        tour_page.started(comparison)
     comparison: Comparison = st.session_state["applied"]
+    on_tour = tour_page.active(comparison)  # (number, stop) on the tour; applying another comparison leaves it
 
-    st.title("Vanishing Gradient Explorer")
-    st.markdown(
-        "Backpropagation multiplies the gradient by each layer's weights and activation slope on its way from the "
-        "loss back to the input. In a deep sigmoid network those factors are small, so the first layers get almost "
-        "no gradient and barely learn. Each column below is one network trained on handwritten digits; change the "
-        "activation, depth, initialisation, skips or normalisation in the sidebar and compare."
-    )
+    st.title(_("Vanishing Gradient Explorer"))
+    tour_box = st.container()
+    if on_tour is None:
+        st.markdown(
+            _(
+                "Backpropagation multiplies the gradient by each layer's weights and activation slope on its way from "
+                "the loss back to the input. In a deep sigmoid network those factors are small, so the first layers "
+                "get almost no gradient and barely learn. Each column below is one network trained on handwritten "
+                "digits; change the activation, depth, initialisation, skips or normalisation in the sidebar and "
+                "compare."
+            )
+        )
     for notice in st.session_state.get("notices", []):
-        st.warning(f"Ignored part of the link: {ps.plain(notice)}", icon="⚠️")
+        st.warning(say(message("Ignored part of the link: {notice}", notice=ps.plain(say(notice)))), icon="⚠️")
     preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
     reproduction = ps.reproduction_of(comparison)
-    if comparison.runs_match_preset and reproduction is None:
+    if on_tour is None and comparison.runs_match_preset and reproduction is None:
         changed = comparison.changed_settings()
-        note = f"  \n*Changed here:* {', '.join(changed)}." if changed else ""
-        st.info(f"**{preset.title}.** {preset.caption}{note}")
-    elif reproduction is None:
-        st.info("**Your own comparison.** Pick a preset in the sidebar to start again from one.")
+        note = "  \n" + say(message("*Changed here:* {changes}.", changes=", ".join(changed))) if changed else ""
+        st.info(say(message("**{title}.** {caption}", title=_(preset.title), caption=_(preset.caption))) + note)
+    elif on_tour is None and reproduction is None:
+        st.info(_("**Your own comparison.** Pick a preset in the sidebar to start again from one."))
     claim = st.empty()
     data_notes = st.container()  # e.g. "MNIST could not be loaded; using mnist-sample": said up front
 
     page = layout(comparison, your_runs.columns(st.session_state))
     built_in = slice(0, len(comparison.specs))  # the comparison's columns; the visitor's own runs follow
     sweep = sweep_section(comparison, page.names[built_in]) if preset.depths else None  # a sweep preset: its main view
+    if on_tour is not None:
+        tour_page.panel(tour_box, *on_tour, page.names, page.results, f"step-{comparison.key()}", show)
     controls(page, comparison)
+    places = tour_page.Places(on_tour[1] if on_tour else None)  # on the tour: its chart first, the rest folded
     flow_column, curves_column = st.columns([2, 3])
-    with flow_column:
-        shown = charts.FLOW_TITLES[f"{page.grad_kind}_norm"]  # the caption names the gradients on screen
-        page.section("flow", "Gradient flow", per_run=False, caption=f"**Shown: {shown}.** {charts.CAPTIONS['flow']}")
+    with flow_column, places.place("flow"):
+        shown = _(charts.FLOW_TITLES[f"{page.grad_kind}_norm"])  # the caption names the gradients on screen
+        caption = say(message("**Shown: {shown}.** {caption}", shown=shown, caption=_(charts.CAPTIONS["flow"])))
+        page.section("flow", _("Gradient flow"), per_run=False, caption=caption)
         page.slots["flow"] = [st.empty()]
-    with curves_column:
-        page.section("curves", "Learning curves", per_run=False)
+    with curves_column, places.place("curves"):
+        page.section("curves", _("Learning curves"), per_run=False)
         page.slots["curves"] = [column.empty() for column in st.columns(2)]
-    page.activations_section()
-    page.section("grad_dist", "Gradient distributions by layer", per_run=True)
-    page.section("act_dist", "Activation distributions by layer", per_run=True)
-    page.section("ratio", "Update and gradient size relative to the weights", per_run=True)
-    page.section("heatmap", "Over training: gradient norm per layer and step", per_run=True)
-    page.section("article", "The article's view: all gradients in one histogram", per_run=True)
+    with places.place("act"):
+        page.activations_section()
+    with places.place("grad_dist"):
+        page.section("grad_dist", _("Gradient distributions by layer"), per_run=True)
+    with places.place("act_dist"):
+        page.section("act_dist", _("Activation distributions by layer"), per_run=True)
+    with places.place("ratio"):
+        page.section("ratio", _("Update and gradient size relative to the weights"), per_run=True)
+    with places.place("heatmap"):
+        page.section("heatmap", _("Over training: gradient norm per layer and step"), per_run=True)
+    with places.place("article"):
+        page.section("article", _("The article's view: all gradients in one histogram"), per_run=True)
 
     notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
     for notice in sorted(notices):
-        data_notes.info(ps.plain(notice), icon=":material/info:")
+        data_notes.info(ps.plain(say(notice)), icon=":material/info:")
     if result_cache().problem:
-        data_notes.warning(f"Results are shown but not cached: {ps.plain(result_cache().problem)}", icon="⚠️")
+        data_notes.warning(
+            say(message("Results are shown but not cached: {problem}", problem=ps.plain(result_cache().problem))),
+            icon="⚠️",
+        )
     missing = [spec for spec, result in zip(comparison.specs, page.results) if result is None]
     refused = False
     try:
         budget.check(missing, budget.page_budget())
     except SpecError as err:  # a preset over a private install's smaller budget: shown as far as cached
-        data_notes.warning(f"Not trained here: {ps.plain(str(err))}", icon="⚠️")
+        data_notes.warning(say(message("Not trained here: {error}", error=ps.plain(str(err)))), icon="⚠️")
         refused = True
     for index, result in enumerate(page.results):
         if result is not None:
             page.status[index].caption(ps.status_line(result))
             page.draw_verdicts(index)
         else:
-            page.status[index].caption("Not in the cache: trains in a moment, live…")
+            page.status[index].caption(_("Not in the cache: trains in a moment, live…"))
     page.draw_shared()
     built = page.draw_runs()
     if not preset.depths:
-        sweep = sweep_section(comparison, page.names[built_in])
+        with places.place("sweep", fold=False):  # the section folds itself
+            sweep = sweep_section(comparison, page.names[built_in], open_first=places.looks_at("sweep"))
     if reproduction is not None:
         table, missing = (sweep.table, len(sweep.missing)) if sweep else (None, 0)
         text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing)

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from test_app import APP, TIMEOUT, TINY, assert_clean, charts, charts_per_page
 
 from vg_core import charts as vg_charts
+from vg_core.i18n import translator
 from vg_core.results import RunResult
 from vg_core.runfiles import RunFileError, load_zip
 from vg_core.train import train
@@ -30,6 +31,10 @@ def upload(watched: RunResult, tmp_path_factory: pytest.TempPathFactory) -> byte
     return zipped_run(watched, tmp_path_factory.mktemp("upload") / "my-net")
 
 
+def english(item) -> str:
+    return translator("en").render(item)
+
+
 def refuse(message: str):
     def opener() -> RunResult:
         raise RunFileError(message)
@@ -43,10 +48,10 @@ def test_add_and_remove_keep_to_the_session(watched: RunResult, upload: bytes) -
     assert your_runs.columns(state) == [("Y1 · my-net", your_runs.your_runs(state)[0].result)]
     assert state[your_runs.MESSAGE_KEY] is None
     your_runs.add(state, "bad.zip (uploaded)", refuse("Not a readable .zip archive."))
-    assert state[your_runs.MESSAGE_KEY] == "Could not open bad.zip (uploaded): Not a readable .zip archive."
+    assert english(state[your_runs.MESSAGE_KEY]) == "Could not open bad.zip (uploaded): Not a readable .zip archive."
     assert [name for name, _ in your_runs.columns(state)] == ["Y1 · my-net"]  # nothing else changed
     your_runs.add(state, "again.zip (uploaded)", lambda: load_zip(upload))
-    assert state[your_runs.MESSAGE_KEY] == "again.zip (uploaded) is already shown."
+    assert english(state[your_runs.MESSAGE_KEY]) == "again.zip (uploaded) is already shown."
     assert len(your_runs.your_runs(state)) == 1
     your_runs.remove(state, watched.key)
     assert your_runs.columns(state) == [] and state[your_runs.MESSAGE_KEY] is None
@@ -57,7 +62,7 @@ def test_at_most_max_your_runs(watched: RunResult) -> None:
     for index in range(your_runs.MAX_YOUR_RUNS + 1):
         your_runs.add(state, f"run {index}", lambda index=index: as_watched(watched, LAYERS, f"net-{index}"))
     assert len(your_runs.your_runs(state)) == your_runs.MAX_YOUR_RUNS
-    assert "At most" in state[your_runs.MESSAGE_KEY]
+    assert "At most" in english(state[your_runs.MESSAGE_KEY])
 
 
 def headers(app: AppTest) -> list[str]:

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
+from .i18n import N_
 from .probes import POOLED_LAYER
 from .results import RunResult
 from .spec import RunSpec
@@ -45,53 +46,53 @@ NUMBER_LABEL = (
 
 # Two lines per view: what it shows, and what to look for.
 CAPTIONS = {
-    "flow": (
+    "flow": N_(
         "Each layer's gradient norm at the chosen step (log scale), the input side on the left; the toggle above "
         "picks weight gradients ∂L/∂W or back-propagated ∂L/∂z.  \n"
         "A line falling towards the input is the vanishing gradient. Dotted, for plain sigmoid runs: ×1/4 per layer "
         "from the last hidden layer, sigmoid's steepest slope (the weights scale it further)."
     ),
-    "curves": (
+    "curves": N_(
         "Loss and accuracy at each epoch end, dashed on the training set, solid on the test set; thin: batch loss.  \n"
         "A run stuck at 10% accuracy (chance for 10 digits) is not learning at all."
     ),
-    "grad_dist": (
+    "grad_dist": N_(
         "One row per layer: how many gradient entries fall at each order of magnitude (log₁₀|g|) at that step.  \n"
         "Rows sliding left towards the input mean smaller gradients there; the share of exact zeros is on the right."
     ),
-    "act_dist": (
+    "act_dist": N_(
         "One row per hidden layer: how its outputs on the fixed held-out probe digits spread at the chosen step; "
         "runs with the same activation share an x axis, each activation has its own (sigmoid 0…1, ReLU 0…).  \n"
         "Sigmoid piled up at 0 or 1 is saturated (its slope ≈ 0); a ReLU unit that is 0 for every input is dead."
     ),
-    "heatmap": (
+    "heatmap": N_(
         "Each training step's weight-gradient norm per layer, one log colour scale for all runs; red: chosen step.  \n"
         "Dark rows at the top (the first layers) that stay dark mean they never get a useful gradient."
     ),
-    "article": (
+    "article": N_(
         "The seed article's plot: all parameter gradients pooled, -1..1 in 100 bins, log counts, at that step.  \n"
         "A tall spike at 0 and nothing else means almost every gradient is tiny. Values beyond ±1 are not drawn."
     ),
-    "act_std": (
+    "act_std": N_(
         "Each hidden layer's activation standard deviation at the chosen step (log scale), one line per run.  \n"
         "A straight line falling to the right is a signal shrinking by the same factor per layer. Dotted, for plain "
         "ReLU runs: He et al.'s prediction, ×1/√2 per layer under a √(1/n) init, ×1 under Kaiming's √(2/n)."
     ),
-    "ratio": (
+    "ratio": N_(
         "Per layer over training: update ÷ weight ‖ΔW‖/‖W‖ of one step (solid) and gradient ÷ weight, the std of "
         "∂L/∂W over the std of W (dashed); log scale, symlog steps.  \n"
         "The grey line is the rule of thumb 1e-3 for the update: far below, a layer barely learns; far above, "
         "training is unstable."
     ),
-    "act_trace": (
+    "act_trace": N_(
         "Each hidden layer's mean activation over training (line) ± one standard deviation (band); symlog steps.  \n"
         "A sigmoid layer whose mean sinks to 0 with a thin band is saturated; bands narrowing with depth: signal dies."
     ),
-    "sweep_acc": (
+    "sweep_acc": N_(
         "Final test accuracy of each run's network trained at every depth (points already in the cache).  \n"
         "A line that drops to 10% at large depth: that network no longer trains at all when it is that deep."
     ),
-    "sweep_grad": (
+    "sweep_grad": N_(
         "The first layer's weight-gradient norm over the last hidden layer's, solid at initialisation, dashed after "
         "training.  \n"
         "A line falling by orders of magnitude with depth is the vanishing gradient; about 1 means a healthy flow."
@@ -315,7 +316,10 @@ def he_guide(runs: Runs, step: int | None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["run", "layer", "value"])
 
 
-FLOW_TITLES = {"weight_grad_norm": "weight-gradient norm ‖∂L/∂W‖", "grad_out_norm": "back-propagated norm ‖∂L/∂z‖"}
+FLOW_TITLES = {
+    "weight_grad_norm": N_("weight-gradient norm ‖∂L/∂W‖"),
+    "grad_out_norm": N_("back-propagated norm ‖∂L/∂z‖"),
+}
 
 
 def gradient_flow(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> alt.LayerChart:

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from .cache import ResultCache, resolved
-from .i18n import Translator
+from .i18n import N_, Translator
 from .models import INIT_LABELS
 from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
 from .reproductions import Finding, Reproduction, find
@@ -36,9 +36,9 @@ from .train import Progress
 LEVEL_ICON = {"ok": ":green[✔]", "info": ":gray[•]", "warning": ":orange[⚠]", "error": ":red[✖]"}
 DEFAULT_DEPTHS = (2, 5, 10, 20)  # the depth sweep of a preset that names none
 DATASET_LABELS = {
-    "mnist": "MNIST (60,000 digits; downloaded once)",
-    "fashion-mnist": "Fashion-MNIST (60,000 images)",
-    "mnist-sample": "mnist-sample (4,000 digits, offline)",
+    "mnist": N_("MNIST (60,000 digits; downloaded once)"),
+    "fashion-mnist": N_("Fashion-MNIST (60,000 images)"),
+    "mnist-sample": N_("mnist-sample (4,000 digits, offline)"),
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from .budget import check as check_budget
 from .budget import page_budget
+from .i18n import N_
 from .reproductions import REPRODUCTIONS, Reproduction
 from .spec import ARTICLE_SPEC, RECURRENT, RunSpec, SpecError
 
@@ -93,8 +94,8 @@ PRESETS: dict[str, Preset] = {
     for preset in (
         Preset(
             key="activations",
-            title="Sigmoid vs ReLU vs Swish",
-            caption=(
+            title=N_("Sigmoid vs ReLU vs Swish"),
+            caption=N_(
                 "The same 5-layer network three times, only the activation differs. Sigmoid's derivative is at "
                 "most 1/4, so the gradient shrinks at every layer on its way back to fc1; ReLU and Swish pass it on."
             ),
@@ -103,8 +104,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             key="article",
-            title="The article's network",
-            caption=(
+            title=N_("The article's network"),
+            caption=N_(
                 "Exactly the seed article's DeepSigmoidNet: 784-1000x5-10 sigmoid, SGD 0.01 with momentum 0.9, "
                 "batch 100, 10 epochs of MNIST. Slow on a CPU the first time; the cache keeps it afterwards."
             ),
@@ -113,8 +114,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             key="init",
-            title="Initialisation matters (20-layer ReLU)",
-            caption=(
+            title=N_("Initialisation matters (20-layer ReLU)"),
+            caption=N_(
                 "A 20-layer ReLU net with PyTorch's default init, Xavier and Kaiming. The default's weights are too "
                 "small for ReLU: the signal and the gradient shrink layer by layer. Kaiming keeps their scale."
             ),
@@ -123,8 +124,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             key="rescue",
-            title="Rescuing a deep sigmoid net",
-            caption=(
+            title=N_("Rescuing a deep sigmoid net"),
+            caption=N_(
                 "A 10-layer sigmoid net as it is, with residual connections (x + f(x)) and with batch norm before "
                 "each sigmoid. Skips give the gradient a path around each layer; batch norm keeps sigmoid unsaturated."
             ),
@@ -133,8 +134,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             key="cnn-residual",
-            title="Plain vs residual CNN",
-            caption=(
+            title=N_("Plain vs residual CNN"),
+            caption=N_(
                 "The same 9-layer ReLU conv net twice, with and without identity skips around each layer. In the "
                 "plain net the gradient reaching conv1 is a small fraction of the last conv's; the skips carry it "
                 "back almost undiminished (He et al. 2016)."
@@ -144,8 +145,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             key="scale",
-            title="Too small, right, too large",
-            caption=(
+            title=N_("Too small, right, too large"),
+            caption=N_(
                 "A 10-layer ReLU net with normal(σ) weights at three scales. Too small and every signal dies out; "
                 "about √(2/width) keeps it steady; too large and it explodes until the loss is no longer a number."
             ),
@@ -193,7 +194,7 @@ RUN_PARAM_SUFFIX = {
     "forget_bias": "fbias",
 }
 OFF = "off"  # runN=off: the preset's run N is not shown (a link that names only some runs keeps the others)
-VIEW_PARAMS = ("step", "grad")  # how the page is viewed, not what is compared: parsed by vg_core.pagestate
+VIEW_PARAMS = ("step", "grad", "lang", "tour")  # how the page is viewed, not what is compared: parsed by the page
 MAX_PARAMS = 64  # a URL with more parameters than this is not one the page wrote
 MAX_SHOWN = 60  # characters of a bad value quoted back in a warning
 MAX_WARNINGS = 12  # warnings shown for one link; the rest are counted in the last one

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .i18n import N_
 from .results import RunResult
 from .spec import RunSpec
 from .sweep import Sweep
@@ -172,7 +173,7 @@ def _he_resnet(table: pd.DataFrame) -> list[Finding]:
 REPRODUCTIONS = (
     Reproduction(
         slug="glorot-init",
-        title="Glorot & Bengio 2010, figures 6 and 7",
+        title=N_("Glorot & Bengio 2010, figures 6 and 7"),
         claim=(
             "tanh 5×1000 at initialisation: with the standard init U[±1/√n] the back-propagated gradients shrink "
             "toward the input and the activation spread shrinks with depth; with the normalised (Xavier) init "
@@ -185,7 +186,7 @@ REPRODUCTIONS = (
     ),
     Reproduction(
         slug="glorot-saturation",
-        title="Glorot & Bengio 2010, figure 2",
+        title=N_("Glorot & Bengio 2010, figure 2"),
         claim=(
             "sigmoid 5×1000: the last hidden layer is driven into saturation near 0 early in training "
             "and leaves it only slowly."
@@ -199,7 +200,7 @@ REPRODUCTIONS = (
     ),
     Reproduction(
         slug="he-init",
-        title="He et al. 2015, figure 3",
+        title=N_("He et al. 2015, figure 3"),
         claim=(
             "30-layer ReLU net: with std √(1/n) the forward activation std decays by about √2 per layer and the "
             "net stalls; with std √(2/n) (Kaiming) it stays flat and the net learns."
@@ -211,7 +212,7 @@ REPRODUCTIONS = (
     ),
     Reproduction(
         slug="swish-depth",
-        title="Ramachandran et al. 2017 (Swish, arXiv v1)",
+        title=N_("Ramachandran et al. 2017 (Swish, arXiv v1)"),
         claim="fully connected 512-unit nets on MNIST, depth up to 50: ReLU's accuracy collapses at the largest "
         "depths while Swish keeps training.",
         base=RunSpec(dataset="mnist", n_train=10_000, width=512, epochs=1, init="kaiming_normal"),
@@ -222,7 +223,7 @@ REPRODUCTIONS = (
     ),
     Reproduction(
         slug="he-resnet",
-        title="He et al. 2016, figures 1 and 6",
+        title=N_("He et al. 2016, figures 1 and 6"),
         claim=(
             "plain conv nets train worse as they get deeper, while the same nets with identity skips do not; "
             "the skips carry the gradient back to the first layer."

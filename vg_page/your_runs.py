@@ -12,9 +12,11 @@ import streamlit as st
 
 from vg_core import pagestate as ps
 from vg_core.charts import RUN_COLORS
+from vg_core.i18n import message
 from vg_core.presets import MAX_RUNS
 from vg_core.results import RunResult
 from vg_core.runfiles import LIMITS, RunFileError, list_runs, load_zip, open_listed, runs_dir
+from vg_page.language import tr
 
 MAX_YOUR_RUNS = len(RUN_COLORS) - MAX_RUNS  # one colour each, after the built-in runs'
 RUNS_KEY = "your_runs"  # session state: list[YourRun], in the order opened
@@ -47,12 +49,12 @@ def add(state: MutableMapping[str, Any], source: str, open_result: Callable[[], 
     try:
         result = open_result()
     except RunFileError as err:
-        state[MESSAGE_KEY] = f"Could not open {source}: {err}"
+        state[MESSAGE_KEY] = message("Could not open {source}: {error}", source=source, error=str(err))
         return
     if any(run.result.key == result.key for run in runs):
-        state[MESSAGE_KEY] = f"{source} is already shown."
+        state[MESSAGE_KEY] = message("{source} is already shown.", source=source)
     elif len(runs) >= MAX_YOUR_RUNS:
-        state[MESSAGE_KEY] = f"At most {MAX_YOUR_RUNS} of your runs at once: remove one first."
+        state[MESSAGE_KEY] = message("At most {count:d} of your runs at once: remove one first.", count=MAX_YOUR_RUNS)
     else:
         state[RUNS_KEY] = [*runs, YourRun(source, result)]
         state[MESSAGE_KEY] = None
@@ -85,27 +87,34 @@ def _on_pick() -> None:
 def sidebar_section() -> None:
     """Upload, pick from $VG_RUNS_DIR, the runs shown with a remove button each, and the last message."""
     with st.sidebar:
-        st.markdown("**Your runs**")
+        st.markdown(tr().gettext("**Your runs**"))
         st.caption(
-            "A run saved by `vg_core.watch` or `RunResult.save`, as a .zip of its folder: it is drawn beside the "
-            "runs above and stays in this browser session only."
+            tr().gettext(
+                "A run saved by `vg_core.watch` or `RunResult.save`, as a .zip of its folder: it is drawn beside the "
+                "runs above and stays in this browser session only."
+            )
         )
         st.file_uploader(
-            f"Open a saved run (.zip, up to {LIMITS.max_archive_bytes // 2**20} MB)",
+            tr().render(message("Open a saved run (.zip, up to {size:d} MB)", size=LIMITS.max_archive_bytes // 2**20)),
             type=["zip"],
             key=_upload_key(),
             on_change=_on_upload,
         )
         root = runs_dir()
         if root is not None:
-            st.selectbox(f"…or one from {root.name}/", [NO_PICK, *list_runs(root)], key=PICK_KEY, on_change=_on_pick)
+            st.selectbox(
+                tr().render(message("…or one from {folder}/", folder=root.name)),
+                [NO_PICK, *list_runs(root)],
+                key=PICK_KEY,
+                on_change=_on_pick,
+            )
         if st.session_state.get(MESSAGE_KEY):
-            st.error(ps.plain(st.session_state[MESSAGE_KEY]), icon=":material/block:")
+            st.error(ps.plain(tr().render(st.session_state[MESSAGE_KEY])), icon=":material/block:")
         for (name, result), run in zip(columns(st.session_state), your_runs(st.session_state)):
             text, button = st.columns([3, 2], vertical_alignment="center")
             text.caption(f"**{ps.plain(name)}** — {ps.plain(run.source)}")
             button.button(
-                "Remove",
+                tr().gettext("Remove"),
                 key=f"your_runs_remove_{result.key}",
                 icon=":material/close:",
                 on_click=remove,
