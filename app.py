@@ -3,7 +3,7 @@
 The sidebar's state lives in the URL query string, so a link restores the page exactly:
     preset=<key>                                    the preset the controls were filled from: activations, article,
                                                     init, rescue, scale, or a paper reproduction (glorot-init,
-                                                    glorot-saturation, he-init, swish-depth)
+                                                    glorot-saturation, he-init, swish-depth, he-resnet, ioffe-bn)
     dataset, n_train, depth, width, epochs, batch_size, optimizer, lr, momentum, seed, device
                                                     shared by every run; names and ranges are RunSpec's
     run1..run4=<activation>                         one per run shown (1 to 4)
@@ -50,7 +50,7 @@ torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small n
 REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser redraws too)
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
-PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace")
+PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace", "percentiles")
 
 
 def _(text: str) -> str:
@@ -273,6 +273,7 @@ class Page:
         heat = charts.heatmap_domain(ready)
         peak = charts.article_max(ready, self.step)
         trace = charts.activation_trace_domain(ready)
+        percentiles = charts.percentile_domain(ready)
         built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in PER_RUN_VIEWS}
         for index, (name, result) in enumerate(zip(self.names, self.results)):
             if result is None or (only is not None and index != only):
@@ -287,6 +288,7 @@ class Page:
             built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name))
             built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
             built["act_trace"].append(charts.activation_trace(result, trace, self.step, name))
+            built["percentiles"].append(charts.percentile_trace(result, percentiles, self.step, name))
         return built
 
     def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
@@ -638,6 +640,8 @@ def main() -> None:
         page.slots["curves"] = [column.empty() for column in st.columns(2)]
     with places.place("act"):
         page.activations_section()
+    with places.place("percentiles"):
+        page.section("percentiles", _("The last hidden layer's input over training"), per_run=True)
     with places.place("grad_dist"):
         page.section("grad_dist", _("Gradient distributions by layer"), per_run=True)
     with places.place("act_dist"):

@@ -43,8 +43,9 @@ EXCEPTION = '[data-testid="stException"]'
 
 
 def charts_per_page(runs: int) -> int:
-    """Charts on a finished page: gradient flow, loss, accuracy, activation std; 5 per run (the sweep closed)."""
-    return 4 + 5 * runs
+    """Charts on a finished page: gradient flow, loss, accuracy, activation std; 7 per run (the sweep closed):
+    gradients, activations, ratios, heatmap, article, activations and input percentiles over training."""
+    return 4 + 7 * runs
 
 
 def free_port() -> int:

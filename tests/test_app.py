@@ -19,9 +19,9 @@ TINY = {"dataset": "mnist-sample", "n_train": "200", "epochs": "1", "width": "16
 
 def charts_per_page(runs: int) -> int:
     """Gradient flow, loss, accuracy, activation std by layer; per run: gradients, activations, update and gradient
-    ratios, heatmap, article, activations over training. (The depth sweep is closed, except on a sweep preset with
-    nothing cached.)"""
-    return 4 + 6 * runs
+    ratios, heatmap, article, activations over training, the last hidden layer's input percentiles over training.
+    (The depth sweep is closed, except on a sweep preset with nothing cached.)"""
+    return 4 + 7 * runs
 
 
 def run_app(params: dict[str, str] | None = None) -> AppTest:

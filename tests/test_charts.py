@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from vg_core import charts
 from vg_core.presets import MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison, Preset
+from vg_core.probes import PERCENTILES
 from vg_core.reproductions import REPRODUCTIONS
 from vg_core.results import RunResult
 from vg_core.spec import ARTICLE_SPEC, RunSpec
@@ -61,11 +62,13 @@ def every_chart(runs, step=None) -> list[alt.TopLevelMixin]:
     trace = charts.activation_trace_domain(runs)
     ratio = charts.ratio_domain(runs)
     acts = charts.activation_domains(runs, step)
+    percentiles = charts.percentile_domain(runs)
     made.append(charts.activation_std(runs, step))
     for name, result in runs:
         color = charts.run_color(names, name)
         made += [
             charts.activation_trace(result, trace, step, name),
+            charts.percentile_trace(result, percentiles, step, name),
             charts.ratio_chart(result, ratio, step, name),
             charts.ridgeline(result, "activation", step, acts[result.spec.activation], color, name),
             charts.ridgeline(result, "weight_grad", step, grad, color, name),
@@ -346,6 +349,43 @@ def test_activation_trace_is_mean_and_spread_per_layer_over_training(runs) -> No
     assert rule["mark"]["type"] == "rule"
 
 
+def test_percentile_trace_is_the_last_hidden_layers_input_over_training(runs) -> None:
+    _, result = runs[0]
+    frame = charts.percentile_frame(result)
+    assert sorted(frame["step"].unique()) == result.snapshot_steps
+    assert set(frame["layer_name"]) == {"fc4"} and sorted(frame["percentile"].unique()) == list(PERCENTILES)
+    for q in PERCENTILES:
+        at_start = frame[(frame["step"] == 0) & (frame["percentile"] == q)]["value"].iloc[0]
+        assert at_start == pytest.approx(result.stat(f"pre_act_p{q}", 0)[4])
+    low, high = charts.percentile_domain(runs)
+    for _, each in runs:  # one y range for every run's panel
+        values = charts.percentile_frame(each)["value"]
+        assert low <= values.min() and values.max() <= high
+    spec = charts.percentile_trace(result, (low, high), 3, "run").to_dict()
+    lines, rule = spec["layer"]
+    assert lines["encoding"]["x"]["scale"]["type"] == "symlog" and lines["encoding"]["y"]["scale"]["domain"] == [
+        low,
+        high,
+    ]
+    assert lines["encoding"]["strokeDash"]["scale"]["range"][1] == charts.PERCENTILE_DASHES[50]
+    assert rule["mark"]["type"] == "rule"
+    rows_drawn = next(rows for rows in spec["datasets"].values() if rows and "percentile" in rows[0])
+    assert len(rows_drawn) == 3 * len(result.snapshot_steps)
+
+
+def test_a_run_without_percentiles_says_why(runs) -> None:
+    """A recurrent net (no separate pre-activation) records no percentiles: the panel says so."""
+    _, result = runs[0]
+    stats = result.layer_stats[~result.layer_stats["quantity"].str.startswith("pre_act_p")]
+    bare = RunResult(
+        result.spec, result.meta, result.history, result.steps, result.layer_steps, stats, result.histograms
+    )
+    assert charts.percentile_frame(bare).empty and charts.percentile_domain([("1 · bare", bare)]) == (-1.0, 1.0)
+    spec = charts.percentile_trace(bare, (-1.0, 1.0)).to_dict()
+    json.dumps(spec, allow_nan=False)
+    assert any(layer["mark"]["type"] == "text" for layer in spec["layer"])
+
+
 def test_a_deep_run_traces_a_few_layers_ends_included() -> None:
     assert charts.trace_layers(5) == [1, 2, 3, 4, 5]
     layers = charts.trace_layers(30)
@@ -386,6 +426,7 @@ def test_sweep_charts_draw_one_line_per_run_against_depth() -> None:
 def test_new_views_export_as_svg(runs) -> None:
     trace = charts.activation_trace_domain(runs)
     views = [charts.activation_std(runs, None), *(charts.activation_trace(r, trace, None, n) for n, r in runs)]
+    views += [charts.percentile_trace(r, charts.percentile_domain(runs), None, n) for n, r in runs]
     assert charts.to_svg(views, 300).startswith("<svg")
 
 

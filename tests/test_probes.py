@@ -18,12 +18,14 @@ from vg_core.probes import (
     ACTIVATION_BINS,
     LAYER_QUANTITIES,
     LOG_GRAD_BINS,
+    PERCENTILES,
     PRE_ACTIVATION_BINS,
     SIGNED_GRAD_BINS,
     SLOPE_FRACTION,
     Bins,
     histogram,
     log_abs_histogram,
+    percentiles,
     probe_batch,
 )
 from vg_core.spec import ACTIVATIONS
@@ -157,6 +159,8 @@ def test_probe_matches_autograd(config, probe_data):
         np.testing.assert_allclose(stats["act_std"][layer], post.std(ddof=1), rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(stats["pre_act_mean"][layer], pre.mean(), rtol=1e-4, atol=1e-6)
         np.testing.assert_allclose(stats["pre_act_std"][layer], pre.std(ddof=1), rtol=1e-4, atol=1e-6)
+        ours = [stats[f"pre_act_p{q}"][layer] for q in PERCENTILES]
+        np.testing.assert_allclose(ours, np.percentile(pre, PERCENTILES), rtol=1e-5, atol=1e-6)
         assert snap.histograms["activation"][layer].sum() == post.size
         assert snap.histograms["pre_activation"][layer].sum() == pre.size
         assert_counts_close(snap.histograms["activation"][layer], np_hist(post, act_bins), "activation")
@@ -165,7 +169,15 @@ def test_probe_matches_autograd(config, probe_data):
         np.testing.assert_allclose(stats["saturated_frac"][layer], saturated, rtol=1e-6, atol=1e-7)
         np.testing.assert_allclose(stats["dead_frac"][layer], dead, rtol=1e-6, atol=1e-7)
     # the output layer has no activation
-    for quantity in ("act_mean", "act_std", "pre_act_mean", "pre_act_std", "saturated_frac", "dead_frac"):
+    for quantity in (
+        "act_mean",
+        "act_std",
+        "pre_act_mean",
+        "pre_act_std",
+        "pre_act_p50",
+        "saturated_frac",
+        "dead_frac",
+    ):
         assert np.isnan(stats[quantity][spec.depth])
 
     # the article's pooled histogram of all parameter gradients, range -1..1, and what falls outside
@@ -181,6 +193,19 @@ def test_probe_matches_autograd(config, probe_data):
     assert snap.signed_histogram[around_zero].sum() == expected_signed[around_zero].sum()
     assert snap.signed_outside == np.sum(np.abs(pooled) > 1)
     assert snap.signed_histogram.sum() + snap.signed_outside == pooled.size == spec.n_parameters
+
+
+@pytest.mark.parametrize("size", [1, 2, 7, 100, 25_600])
+def test_percentiles_are_numpys_exactly(size):
+    values = torch.randn(size, generator=torch.Generator().manual_seed(size)) * 3 + 1
+    qs = (0, 15, 50, 85, 100)
+    np.testing.assert_allclose(percentiles(values, qs).numpy(), np.percentile(values.double().numpy(), qs), rtol=1e-12)
+
+
+def test_percentiles_of_values_with_nan_are_nan_as_numpys():
+    values = torch.tensor([[1.0, float("nan")], [3.0, 4.0]])
+    assert np.isnan(np.percentile(values.numpy(), PERCENTILES)).all()
+    assert torch.isnan(percentiles(values, PERCENTILES)).all()
 
 
 def autograd_slope(activation: str, pre: np.ndarray) -> np.ndarray:

@@ -28,9 +28,9 @@ from vg_core.tour import (
     view_order,
 )
 
-# Presets other branches add (the Ioffe & Szegedy reproduction, the recurrent family): their stops join the
-# tour by themselves once PRESETS has them. Empty this set when they are merged.
-COMING = {"ioffe-bn", "rnn-vs-lstm", "pascanu-rnn"}
+# Presets other branches add (the recurrent family): their stops join the tour by themselves once PRESETS has
+# them. Empty this set when they are merged.
+COMING = {"rnn-vs-lstm", "pascanu-rnn"}
 
 
 def test_every_stop_is_complete():

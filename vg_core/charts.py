@@ -16,7 +16,7 @@ import pandas as pd
 import vl_convert as vlc
 
 from .i18n import N_
-from .probes import POOLED_LAYER
+from .probes import PERCENTILES, POOLED_LAYER
 from .results import RunResult
 from .spec import RunSpec
 from .summary import run_stuck_word
@@ -87,6 +87,12 @@ CAPTIONS = {
     "act_trace": N_(
         "Each hidden layer's mean activation over training (line) ± one standard deviation (band); symlog steps.  \n"
         "A sigmoid layer whose mean sinks to 0 with a thin band is saturated; bands narrowing with depth: signal dies."
+    ),
+    "percentiles": N_(
+        "The last hidden layer's activation input over training: its 15th, 50th and 85th percentiles on the probe "
+        "digits, all its units pooled; symlog steps (Ioffe & Szegedy 2015, figure 1).  \n"
+        "Lines that move or spread apart: the layers above chase a changing input; lines that stay level: the input "
+        "holds steady, as batch norm keeps it."
     ),
     "sweep_acc": N_(
         "Final test accuracy of each run's network trained at every depth (points already in the cache).  \n"
@@ -813,8 +819,9 @@ def activation_trace_domain(runs: Runs) -> tuple[float, float]:
     return (low, high) if high > low else (low - 1, high + 1)
 
 
-def _symlog_steps(total: int) -> alt.X:
-    """The training step on a symlog x axis from 0 to `total`, labelled at 0, powers of ten and the end."""
+def _training_steps(result: RunResult, frame: pd.DataFrame) -> alt.X:
+    """The x axis of a view over training: the step on a symlog scale, so the early snapshots show."""
+    total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
     return alt.X(
         "step:Q",
         title="training step (symlog)",
@@ -840,8 +847,7 @@ def activation_trace(
             orient="bottom", title=None, labelExpr=_names_expr(result.layer_names), columns=3, symbolOpacity=1
         ),
     )
-    total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
-    x = _symlog_steps(total)
+    x = _training_steps(result, frame)
     y_scale = alt.Scale(domain=list(y_domain), nice=False)
     y = alt.Y("mean:Q", title="activation mean ± std", scale=y_scale)
     base = alt.Chart(frame)
@@ -865,6 +871,83 @@ def activation_trace(
         layers_drawn.append(_step_rule(step))
     if frame.empty:
         layers_drawn.append(_note([empty_reason(result, "activation", step)]))
+    return _fit_x(alt.layer(*layers_drawn, title=title or "").properties(height=220))
+
+
+# ---------------------------------------------------------------- the last hidden layer's input over training
+
+PERCENTILE_DASHES = {15: [4, 3], 50: [1, 0], 85: [4, 3]}  # the median solid, the outer percentiles dashed
+
+
+def percentile_frame(result: RunResult) -> pd.DataFrame:
+    """Per snapshot step: the 15th, 50th and 85th percentiles of the last hidden layer's pre-activation on the
+    probe batch (the last layer that has them), one row per percentile; finite rows only."""
+    stats = result.layer_stats
+    names = {f"pre_act_p{q}": q for q in PERCENTILES}
+    part = stats[stats["quantity"].isin(list(names))]
+    part = _finite(part[part["layer"] == part["layer"].max()], "value") if len(part) else part
+    per_epoch = result.meta.get("steps_per_epoch") or 0
+    return pd.DataFrame(
+        {
+            "step": part["step"].to_numpy(),
+            "epoch": part["step"].to_numpy() / per_epoch if per_epoch else np.nan,
+            "layer_name": [layer_label(result.layer_names, int(layer)) for layer in part["layer"]],
+            "percentile": part["quantity"].map(names).to_numpy(dtype=int),
+            "value": part["value"].to_numpy(dtype=float),
+        }
+    )
+
+
+def percentile_domain(runs: Runs) -> tuple[float, float]:
+    """One y range (every run's percentiles at every step) for every run's panel."""
+    values = [percentile_frame(result)["value"] for _, result in runs]
+    values = [part for part in values if len(part)]
+    if not values:
+        return (-1.0, 1.0)
+    low, high = min(float(part.min()) for part in values), max(float(part.max()) for part in values)
+    return (low, high) if high > low else (low - 1, high + 1)
+
+
+def percentile_trace(
+    result: RunResult, y_domain: tuple[float, float], step: int | None = None, title: str | None = None
+) -> alt.LayerChart:
+    """One run's last-hidden-layer pre-activation over training as its 15th, 50th and 85th percentiles
+    (Ioffe & Szegedy 2015, figure 1 b and c); x is the training step on a symlog axis."""
+    frame = percentile_frame(result)
+    layer = frame["layer_name"].iloc[0] if len(frame) else "last hidden layer"
+    labels = {q: f"{q}th percentile" for q in PERCENTILES}
+    lines = (
+        alt.Chart(frame.assign(label=frame["percentile"].map(labels)))
+        .mark_line(point=alt.OverlayMarkDef(size=20))
+        .encode(
+            x=_training_steps(result, frame),
+            y=alt.Y(
+                "value:Q", title=f"{layer}: activation's input", scale=alt.Scale(domain=list(y_domain), nice=False)
+            ),
+            color=alt.Color(
+                "label:N",
+                scale=alt.Scale(domain=list(labels.values()), scheme=LAYER_SCHEME),
+                legend=alt.Legend(orient="bottom", title=None, symbolOpacity=1),
+            ),
+            strokeDash=alt.StrokeDash(
+                "label:N",
+                scale=alt.Scale(domain=list(labels.values()), range=[PERCENTILE_DASHES[q] for q in PERCENTILES]),
+                legend=None,
+            ),
+            tooltip=[
+                "layer_name",
+                "label",
+                "step",
+                alt.Tooltip("epoch:Q", format=".2f"),
+                alt.Tooltip("value:Q", format=".3g"),
+            ],
+        )
+    )
+    layers_drawn: list[alt.Chart] = [lines]
+    if step is not None and step > 0:
+        layers_drawn.append(_step_rule(step))
+    if frame.empty:
+        layers_drawn.append(_note([empty_reason(result, "pre_activation", step)]))
     return _fit_x(alt.layer(*layers_drawn, title=title or "").properties(height=220))
 
 
@@ -905,8 +988,7 @@ def ratio_chart(
     with the 1e-3 rule of thumb as a grey line."""
     frame = ratio_frame(result)
     layers = trace_layers(len(result.layer_names))
-    total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
-    x = _symlog_steps(total)
+    x = _training_steps(result, frame)
     y = alt.Y(
         "value:Q", title="ratio (log)", scale=alt.Scale(type="log", domain=list(y_domain)), axis=_log_axis(y_domain)
     )

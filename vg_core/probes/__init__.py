@@ -14,7 +14,15 @@ from .bins import (
     log_abs_histogram,
 )
 from .layers import Layer, find_layers, model_layers
-from .quantities import HISTOGRAM_QUANTITIES, LAYER_QUANTITIES, QUANTITIES, SLOPE_FRACTION, stuck_word
+from .quantities import (
+    HISTOGRAM_QUANTITIES,
+    LAYER_QUANTITIES,
+    PERCENTILES,
+    QUANTITIES,
+    SLOPE_FRACTION,
+    percentiles,
+    stuck_word,
+)
 from .snapshot import POOLED_LAYER, ProbeSnapshot, probe_batch
 
 __all__ = [
@@ -22,6 +30,7 @@ __all__ = [
     "HISTOGRAM_QUANTITIES",
     "LAYER_QUANTITIES",
     "LOG_GRAD_BINS",
+    "PERCENTILES",
     "POOLED_LAYER",
     "PRE_ACTIVATION_BINS",
     "QUANTITIES",
@@ -34,6 +43,7 @@ __all__ = [
     "histogram",
     "log_abs_histogram",
     "model_layers",
+    "percentiles",
     "probe_batch",
     "stuck_word",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .bins import ACTIVATION_BINS, LOG_GRAD_BINS, PRE_ACTIVATION_BINS, Bins, gradient_summary, histogram
+from .bins import ACTIVATION_BINS, LOG_GRAD_BINS, PRE_ACTIVATION_BINS, Bins, exact, gradient_summary, histogram
 from .hooks import Capture
 from .layers import Layer
 
@@ -23,6 +23,8 @@ STUCK_WORDS = {"sigmoid": "saturated", "tanh": "saturated", "relu": "dead"}
 PER_ELEMENT = (nn.Sigmoid, nn.Tanh)  # saturation is per element; for the rest a unit stuck on every sample
 SLOPE_GRID = (-20.0, 20.0, 40_001)  # where an activation's largest slope is looked for (float64)
 GRADIENT_SUFFIXES = ("norm", "mean_abs", "std", "zeros", "nan", "inf")
+# The pre-activation percentiles Ioffe & Szegedy (2015, figure 1) follow over training.
+PERCENTILES = (15, 50, 85)
 
 
 def stuck_word(activation: str) -> str | None:
@@ -152,6 +154,35 @@ class PreActivation(Quantity):
         return histogram(values, bins), stats
 
 
+class PreActivationPercentiles(Quantity):
+    """Exact 15th, 50th and 85th percentiles of the pre-activation over every element on the probe batch
+    (units x samples x positions pooled), interpolated linearly as numpy.percentile does; NaN if any is NaN."""
+
+    stats = tuple(f"pre_act_p{q}" for q in PERCENTILES)
+
+    def values(self, layer, capture):
+        return _joined(capture.pre_activations)
+
+    def summarise(self, values, layer, bins, done):
+        found = percentiles(values, PERCENTILES).to(values.dtype)
+        return None, dict(zip(self.stats, found))
+
+
+def percentiles(values: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
+    """numpy.percentile's default (linear) on the flattened values, by one sort in float64 (torch.quantile
+    refuses tensors above 2^24 elements); no sync with the device."""
+    ordered = exact(values).sort().values
+    last = ordered.numel() - 1
+    found = []
+    for q in qs:
+        position = q / 100 * last
+        low = int(position)
+        high = min(low + 1, last)
+        found.append(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+    result = torch.stack(found)
+    return torch.where(torch.isnan(ordered[-1]), torch.full_like(result, float("nan")), result)
+
+
 class Stuck(Quantity):
     """Saturated or dead units, by slope: |f'(pre-activation)| < SLOPE_FRACTION x the activation's largest slope.
 
@@ -202,6 +233,7 @@ QUANTITIES: tuple[Quantity, ...] = (
     GradWeightRatio(),
     Activation(),
     PreActivation(),
+    PreActivationPercentiles(),
     Stuck(),
 )
 # Per-layer scalar quantities a probe records (NaN where a quantity does not apply to a layer).
