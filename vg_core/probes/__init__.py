@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .model import MLP, Recording
+from ..model import MLP, Recording
 
 
 @dataclass(frozen=True)
