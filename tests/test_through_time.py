@@ -192,24 +192,24 @@ def test_tidy_frames(digits):
     probe = probe_through_time(build_recurrent_model(config), *digits)
     stats = time_stats(7, probe)
     assert list(stats.columns) == STAT_COLUMNS
-    assert set(stats["step"]) == {7} and set(stats["layer"]) == {"lstm1", "lstm2"}
+    assert set(stats["step"]) == {7} and set(stats["layer"]) == {1, 2} and probe.layers == ("lstm1", "lstm2")
     norms = stats[stats["quantity"] == "hidden_grad_norm"]
     assert len(norms) == 2 * 49 and sorted(set(norms["t"])) == list(range(1, 50))
-    top = norms[norms["layer"] == "lstm2"].sort_values("t")["value"].to_numpy()
+    top = norms[norms["layer"] == 2].sort_values("t")["value"].to_numpy()
     np.testing.assert_array_equal(top, probe.hidden_grad_norm[1])
-    cell = stats[(stats["quantity"] == "cell_grad_norm") & (stats["layer"] == "lstm1")].sort_values("t")
+    cell = stats[(stats["quantity"] == "cell_grad_norm") & (stats["layer"] == 1)].sort_values("t")
     np.testing.assert_array_equal(cell["value"].to_numpy(), probe.cell_grad_norm[0])
     zeros = stats[stats["quantity"] == "hidden_grad_zeros"]
     assert sorted(set(zeros["t"])) == list(probe.hist_t) and len(zeros) == 2 * len(probe.hist_t)
     hists = time_histograms(7, probe)
     assert list(hists.columns) == HISTOGRAM_COLUMNS
-    rows = hists[(hists["quantity"] == "hidden_grad") & (hists["layer"] == "lstm2") & (hists["t"] == 49)]
+    rows = hists[(hists["quantity"] == "hidden_grad") & (hists["layer"] == 2) & (hists["t"] == 49)]
     np.testing.assert_array_equal(rows["count"].to_numpy(), probe.hidden_grad_hist[1, -1])
     np.testing.assert_array_equal(rows["bin_start"].to_numpy(), LOG_GRAD_BINS.edges[:-1])
-    act = hists[(hists["quantity"] == "activation") & (hists["layer"] == "lstm1") & (hists["t"] == 1)]
+    act = hists[(hists["quantity"] == "activation") & (hists["layer"] == 1) & (hists["t"] == 1)]
     np.testing.assert_array_equal(act["count"].to_numpy(), probe.activation_hist[0, 0])
     assert hists.groupby(["layer", "t", "quantity"])["count"].sum().eq(len(digits[0]) * 8).all()  # no NaN here
-    assert stats.dtypes["t"] == np.int64 and hists.dtypes["count"] == np.int64
+    assert stats.dtypes["t"] == stats.dtypes["layer"] == np.int64 and hists.dtypes["count"] == np.int64
 
 
 def gradient_ratio(config: RecurrentConfig, digits) -> float:

@@ -11,7 +11,7 @@ import torch
 from torch.nn import functional as F
 
 from ..models.rnn import RecurrentNet
-from . import ACTIVATION_BINS, LOG_GRAD_BINS, Bins, histogram, log_abs_histogram
+from .bins import ACTIVATION_BINS, LOG_GRAD_BINS, Bins, histogram, log_abs_histogram
 
 DENORMAL = 1e-39  # a float32 denormal: it survives * 1.0 unless denormals are flushed
 HISTOGRAM_TIME_STEPS = 16  # time steps, evenly spaced from 1 to T, whose full distributions are kept
@@ -141,7 +141,8 @@ def _probe(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor) -> ThroughTime
 
 def time_stats(step: int, probe: ThroughTime) -> pd.DataFrame:
     """Long-form scalars (step, layer, t, quantity, value): hidden_grad_norm and cell_grad_norm (LSTM) at
-    every t; hidden_grad_zeros/_nan/_inf and activation_nan at the histogrammed t."""
+    every t; hidden_grad_zeros/_nan/_inf and activation_nan at the histogrammed t. `layer` is the layer's
+    number as in the other frames (1 = the first; a RecurrentNet's recurrent layers come first)."""
     seq_len = probe.hidden_grad_norm.shape[1]
     every_t = {"hidden_grad_norm": probe.hidden_grad_norm}
     if probe.cell_grad_norm is not None:
@@ -150,12 +151,13 @@ def time_stats(step: int, probe: ThroughTime) -> pd.DataFrame:
         f"hidden_grad_{name}": probe.hidden_grad_special[..., k] for k, name in enumerate(("zeros", "nan", "inf"))
     }
     at_hist_t["activation_nan"] = probe.activation_nan
-    parts = [_stat_rows(step, probe.layers, np.arange(1, seq_len + 1), every_t)]
-    parts.append(_stat_rows(step, probe.layers, probe.hist_t, at_hist_t))
+    numbers = np.arange(1, len(probe.layers) + 1)
+    parts = [_stat_rows(step, numbers, np.arange(1, seq_len + 1), every_t)]
+    parts.append(_stat_rows(step, numbers, probe.hist_t, at_hist_t))
     return pd.concat(parts, ignore_index=True)[STAT_COLUMNS]
 
 
-def _stat_rows(step: int, layers: tuple[str, ...], ts: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
+def _stat_rows(step: int, layers: np.ndarray, ts: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
     per_quantity = len(layers) * len(ts)
     return pd.DataFrame(
         {
@@ -170,7 +172,7 @@ def _stat_rows(step: int, layers: tuple[str, ...], ts: np.ndarray, values: dict[
 
 def time_histograms(step: int, probe: ThroughTime) -> pd.DataFrame:
     """Long-form counts (step, layer, t, quantity, bin_start, bin_end, count) of hidden_grad (log10|∂L/∂h_t|,
-    LOG_GRAD_BINS) and activation (h_t, the activation's bins) at the histogrammed t."""
+    LOG_GRAD_BINS) and activation (h_t, the activation's bins) at the histogrammed t; `layer` as in time_stats."""
     parts = [
         _histogram_rows(step, probe, "hidden_grad", probe.hidden_grad_hist, LOG_GRAD_BINS),
         _histogram_rows(step, probe, "activation", probe.activation_hist, probe.activation_bins),
@@ -184,7 +186,7 @@ def _histogram_rows(step: int, probe: ThroughTime, quantity: str, counts: np.nda
     return pd.DataFrame(
         {
             "step": np.int64(step),
-            "layer": np.repeat(probe.layers, n_t * n_bins),
+            "layer": np.repeat(np.arange(1, n_layers + 1), n_t * n_bins),
             "t": np.tile(np.repeat(probe.hist_t, n_bins), n_layers).astype(np.int64),
             "quantity": quantity,
             "bin_start": np.tile(edges[:-1], n_layers * n_t),
