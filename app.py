@@ -32,13 +32,13 @@ import streamlit as st
 import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from vg_core import budget, charts, turns
+from vg_core import budget, charts, time_charts, turns
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, cache_dir, env_number
 from vg_core.data import DataError
 from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PRESETS, Comparison
 from vg_core.results import RunResult
-from vg_core.spec import CHOICES, RANGES, RunSpec, SpecError
+from vg_core.spec import CHOICES, RANGES, RECURRENT, SEQ_LENS, RunSpec, SpecError
 from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
 from vg_page import your_runs
@@ -49,6 +49,8 @@ REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser 
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace")
+TIME_VIEWS = ("time_dist", "time_heatmap")  # per run, in the through-time section (recurrent runs only)
+RECURRENT_HELP = "The hidden-to-hidden matrix: PyTorch's default, orthogonal × gain, or identity × gain (IRNN, rnn)"
 
 
 # ---------------------------------------------------------------- process-wide resources (bounded)
@@ -182,9 +184,33 @@ def settings() -> None:
             left.selectbox("Init", CHOICES["init"], key=f"w_run{index}_init", help=ps.init_help())
             with right:
                 number("σ (normal init)", "init_std", f"w_run{index}_init_std", 0.01, "Used by init 'normal'")
-            left, right = st.columns(2)
-            left.selectbox("Normalisation", CHOICES["norm"], key=f"w_run{index}_norm")
-            right.checkbox("Residual skips", key=f"w_run{index}_residual", help="h + f(h) between layers")
+            model_settings(index)
+
+
+def model_settings(index: int) -> None:
+    """Run `index`'s model, clipping, and the fields its model has (pagestate.family_widgets)."""
+    key = f"w_run{index}_{{}}".format
+    left, right = st.columns(2)
+    left.selectbox("Model", CHOICES["model"], key=key("model"), help="mlp, cnn, or a recurrent net (rnn, lstm, gru)")
+    with right:
+        number("Clip gradient norm", "clip_norm", key("clip_norm"), 0.5, "The gradient's global norm; 0 = off")
+    shown = ps.family_widgets(st.session_state, index)
+    for name in shown:  # a widget drawn again after being hidden starts from RunSpec's default
+        st.session_state.setdefault(key(name), getattr(RunSpec, name))
+    left, right = st.columns(2)
+    if "norm" in shown:
+        left.selectbox("Normalisation", CHOICES["norm"], key=key("norm"))
+        right.checkbox("Residual skips", key=key("residual"), help="h + f(h) between layers")
+        return
+    left.selectbox("Time steps", SEQ_LENS, key=key("seq_len"), help="784 / steps pixels per step; 28 = a row each")
+    right.selectbox("Recurrent init", CHOICES["recurrent_init"], key=key("recurrent_init"), help=RECURRENT_HELP)
+    left, right = st.columns(2)
+    if "recurrent_gain" in shown:
+        with left:
+            number("Recurrent gain", "recurrent_gain", key("recurrent_gain"), 0.1, "Scales the recurrent matrix")
+    if "forget_bias" in shown:
+        with right:
+            number("Forget-gate bias", "forget_bias", key("forget_bias"), 0.5, "LSTM: b_f; > 0 keeps memory")
 
 
 # ---------------------------------------------------------------- main area
@@ -225,10 +251,20 @@ class Page:
         self.slots["act_std"] = [columns[0].empty()]
         self.slots["act_trace"] = [column.empty() for column in columns[1:]]
 
+    def time_section(self) -> None:
+        """Through time (a comparison with a recurrent run): ‖∂L/∂h_t‖ over t for all runs, then per run its
+        ridgelines over time steps and its time step × training step heatmap."""
+        self.section("time", "Through time: the gradient at each time step", False, time_charts.CAPTIONS["time"])
+        self.slots["time_flow"] = [st.empty()]
+        for key in TIME_VIEWS:
+            self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
+
     def draw_shared(self) -> None:
         ready = self.ready
         if not ready:
             return
+        if "time_flow" in self.slots:
+            chart(self.slots["time_flow"][0], time_charts.time_flow(ready, self.step))
         chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm"))
         chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step))
         chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step))
@@ -244,7 +280,10 @@ class Page:
         heat = charts.heatmap_domain(ready)
         peak = charts.article_max(ready, self.step)
         trace = charts.activation_trace_domain(ready)
-        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in PER_RUN_VIEWS}
+        time_views = TIME_VIEWS if "time_dist" in self.slots else ()
+        time_grad = time_charts.time_ridge_domain(ready, self.step)
+        time_heat = time_charts.time_heatmap_domain(ready)
+        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in (*PER_RUN_VIEWS, *time_views)}
         for index, (name, result) in enumerate(zip(self.names, self.results)):
             if result is None or (only is not None and index != only):
                 for views in built.values():
@@ -258,6 +297,9 @@ class Page:
             built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name))
             built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
             built["act_trace"].append(charts.activation_trace(result, trace, self.step, name))
+            if time_views:
+                built["time_dist"].append(time_charts.time_ridgeline(name, result, self.step, time_grad, color))
+                built["time_heatmap"].append(time_charts.time_heatmap(name, result, time_heat, self.step))
         return built
 
     def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
@@ -285,6 +327,10 @@ class Page:
         }
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [view for view in built[key] if view is not None]
+        views["time"] = lambda: [
+            time_charts.time_flow(ready, step),
+            *(view for key in TIME_VIEWS for view in built.get(key, []) if view is not None),
+        ]
         for key, slot in self.exports.items():
             title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind)
             slot.download_button(
@@ -422,7 +468,8 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
 def export_buttons(page: Page) -> None:
     st.subheader("Export")
     st.caption(
-        "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts. The first "
+        "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts (and a "
+        "recurrent run's through-time statistics and histograms). The first "
         "line of each file is `# spec: {...}`, the run's full settings as JSON (pandas: `read_csv(path, comment='#')`)."
     )
     for index, (column, name, result) in enumerate(zip(run_columns(len(page.names)), page.names, page.results)):
@@ -431,7 +478,10 @@ def export_buttons(page: Page) -> None:
         with column:
             st.caption(name)
             stem = ps.export_stem(result.label)
-            for frame in ("history", "layer_stats", "histograms"):
+            frames = ("history", "layer_stats", "histograms")
+            if len(result.time_stats):  # a recurrent run
+                frames += ("time_stats", "time_histograms")
+            for frame in frames:
                 st.download_button(
                     f"{frame}.csv",
                     data=lambda result=result, frame=frame: ps.csv_export(result, frame),
@@ -568,6 +618,8 @@ def main() -> None:
     page.section("ratio", "Update and gradient size relative to the weights", per_run=True)
     page.section("heatmap", "Over training: gradient norm per layer and step", per_run=True)
     page.section("article", "The article's view: all gradients in one histogram", per_run=True)
+    if any(spec.model in RECURRENT for spec in comparison.specs):
+        page.time_section()
 
     notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
     for notice in sorted(notices):
