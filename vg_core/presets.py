@@ -349,7 +349,7 @@ class Comparison:
                         run[name] = fallback[name]
                 else:
                     run[name] = value
-            if str(run.get("model", "mlp")).strip().lower() not in RECURRENT:
+            if str(run.get("model", preset.base.model)).strip().lower() not in RECURRENT:
                 # a non-recurrent run keeps no recurrent setting from the preset's run it replaced
                 for name in RECURRENT_ONLY:
                     if name in run and f"run{index}_{RUN_PARAM_SUFFIX[name]}" not in given:
@@ -380,6 +380,7 @@ class Comparison:
 # (a recurrent setting on the cheapest net that has it).
 _CHEAP = RunSpec(dataset="mnist-sample", depth=1, width=1, epochs=0)
 _CHEAP_FOR = {
+    "model": _CHEAP.replace(activation="tanh"),  # the one activation every family takes
     "seq_len": _CHEAP.replace(model="rnn", activation="tanh"),
     "recurrent_init": _CHEAP.replace(model="rnn", activation="tanh"),
     "recurrent_gain": _CHEAP.replace(model="rnn", activation="tanh", recurrent_init="orthogonal"),

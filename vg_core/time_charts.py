@@ -36,7 +36,7 @@ def is_recurrent(result: RunResult) -> bool:
 def not_recurrent(name: str, result: RunResult) -> str:
     """The note a run without time steps gets in place of a through-time chart."""
     model = result.spec.model if result.spec is not None else "this model"
-    return f"{name}: a {model} has no time steps (not a recurrent net)."
+    return f"{name}: {model} is not a recurrent net (it has no time steps)."
 
 
 def time_flow_frame(runs: Runs, step: int | None) -> pd.DataFrame:
