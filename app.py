@@ -9,6 +9,8 @@ The sidebar's state lives in the URL query string, so a link restores the page e
     run1..run4=<activation>                         one per run shown (1 to 4)
     runN_init, runN_std, runN_residual, runN_norm    run N's init, normal-init σ, residual skips, normalisation;
                                                     runN=off drops the preset's run N, unnamed runs are the preset's
+    runN_model, runN_clip                           run N's model (mlp, cnn, rnn, lstm, gru) and gradient clipping;
+    runN_seq, runN_rinit, runN_rgain, runN_fbias    a recurrent run's time steps, recurrent init, gain, forget bias
     step, grad=weights|backprop                     the training step scrubbed to and the gradients shown
 e.g. ?preset=activations&depth=8&run1=sigmoid&run2=relu. A bad value is replaced by the preset's, with a
 warning; see vg_core.presets.Comparison.from_params and vg_core.pagestate.View.
