@@ -9,6 +9,8 @@ The sidebar's state lives in the URL query string, so a link restores the page e
     run1..run4=<activation>                         one per run shown (1 to 4)
     runN_init, runN_std, runN_residual, runN_norm    run N's init, normal-init σ, residual skips, normalisation;
                                                     runN=off drops the preset's run N, unnamed runs are the preset's
+    runN_model, runN_clip                           run N's model (mlp, cnn, rnn, lstm, gru) and gradient clipping;
+    runN_seq, runN_rinit, runN_rgain, runN_fbias    a recurrent run's time steps, recurrent init, gain, forget bias
     step, grad=weights|backprop                     the training step scrubbed to and the gradients shown
 e.g. ?preset=activations&depth=8&run1=sigmoid&run2=relu. A bad value is replaced by the preset's, with a
 warning; see vg_core.presets.Comparison.from_params and vg_core.pagestate.View.
@@ -32,14 +34,14 @@ import streamlit as st
 import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from vg_core import budget, charts, turns
+from vg_core import budget, charts, time_charts, turns
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, cache_dir, env_number
 from vg_core.data import DataError
-from vg_core.i18n import message, plural_message
+from vg_core.i18n import N_, message, plural_message
 from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PRESETS, Comparison
 from vg_core.results import RunResult
-from vg_core.spec import CHOICES, RANGES, RunSpec, SpecError
+from vg_core.spec import CHOICES, RANGES, RECURRENT, SEQ_LENS, RunSpec, SpecError
 from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
 from vg_page import language, your_runs
@@ -51,6 +53,8 @@ REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser 
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace", "percentiles")
+TIME_VIEWS = ("time_dist", "time_heatmap")  # per run, in the through-time section (recurrent runs only)
+RECURRENT_HELP = N_("The hidden-to-hidden matrix: PyTorch's default, orthogonal × gain, or identity × gain (IRNN, rnn)")
 
 
 def _(text: str) -> str:
@@ -204,11 +208,37 @@ def settings() -> None:
             )
             with right:
                 number(_("σ (normal init)"), "init_std", f"w_run{index}_init_std", 0.01, language.glossary("normal"))
-            left, right = st.columns(2)
-            left.selectbox(
-                _("Normalisation"), CHOICES["norm"], key=f"w_run{index}_norm", help=language.glossary("batch norm")
-            )
-            right.checkbox(_("Residual skips"), key=f"w_run{index}_residual", help=language.glossary("skip"))
+            model_settings(index)
+
+
+def model_settings(index: int) -> None:
+    """Run `index`'s model, clipping, and the fields its model has (pagestate.family_widgets)."""
+    key = f"w_run{index}_{{}}".format
+    left, right = st.columns(2)
+    left.selectbox(
+        _("Model"), CHOICES["model"], key=key("model"), help=_("mlp, cnn, or a recurrent net (rnn, lstm, gru)")
+    )
+    with right:
+        number(_("Clip gradient norm"), "clip_norm", key("clip_norm"), 0.5, _("The gradient's global norm; 0 = off"))
+    shown = ps.family_widgets(st.session_state, index)
+    for name in shown:  # a widget drawn again after being hidden starts from RunSpec's default
+        st.session_state.setdefault(key(name), getattr(RunSpec, name))
+    left, right = st.columns(2)
+    if "norm" in shown:
+        left.selectbox(_("Normalisation"), CHOICES["norm"], key=key("norm"), help=language.glossary("batch norm"))
+        right.checkbox(_("Residual skips"), key=key("residual"), help=language.glossary("skip"))
+        return
+    left.selectbox(
+        _("Time steps"), SEQ_LENS, key=key("seq_len"), help=_("784 / steps pixels per step; 28 = a row each")
+    )
+    right.selectbox(_("Recurrent init"), CHOICES["recurrent_init"], key=key("recurrent_init"), help=_(RECURRENT_HELP))
+    left, right = st.columns(2)
+    if "recurrent_gain" in shown:
+        with left:
+            number(_("Recurrent gain"), "recurrent_gain", key("recurrent_gain"), 0.1, _("Scales the recurrent matrix"))
+    if "forget_bias" in shown:
+        with right:
+            number(_("Forget-gate bias"), "forget_bias", key("forget_bias"), 0.5, _("LSTM: b_f; > 0 keeps memory"))
 
 
 # ---------------------------------------------------------------- main area
@@ -254,10 +284,20 @@ class Page:
         self.slots["act_std"] = [columns[0].empty()]
         self.slots["act_trace"] = [column.empty() for column in columns[1:]]
 
+    def time_section(self) -> None:
+        """Through time (a comparison with a recurrent run): ‖∂L/∂h_t‖ over t for all runs, then per run its
+        ridgelines over time steps and its time step × training step heatmap."""
+        self.section("time", "Through time: the gradient at each time step", False, time_charts.CAPTIONS["time"])
+        self.slots["time_flow"] = [st.empty()]
+        for key in TIME_VIEWS:
+            self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
+
     def draw_shared(self) -> None:
         ready = self.ready
         if not ready:
             return
+        if "time_flow" in self.slots:
+            chart(self.slots["time_flow"][0], time_charts.time_flow(ready, self.step))
         chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm"))
         chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step))
         chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step))
@@ -274,7 +314,10 @@ class Page:
         peak = charts.article_max(ready, self.step)
         trace = charts.activation_trace_domain(ready)
         percentiles = charts.percentile_domain(ready)
-        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in PER_RUN_VIEWS}
+        time_views = TIME_VIEWS if "time_dist" in self.slots else ()
+        time_grad = time_charts.time_ridge_domain(ready, self.step)
+        time_heat = time_charts.time_heatmap_domain(ready)
+        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in (*PER_RUN_VIEWS, *time_views)}
         for index, (name, result) in enumerate(zip(self.names, self.results)):
             if result is None or (only is not None and index != only):
                 for views in built.values():
@@ -289,6 +332,9 @@ class Page:
             built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
             built["act_trace"].append(charts.activation_trace(result, trace, self.step, name))
             built["percentiles"].append(charts.percentile_trace(result, percentiles, self.step, name))
+            if time_views:
+                built["time_dist"].append(time_charts.time_ridgeline(name, result, self.step, time_grad, color))
+                built["time_heatmap"].append(time_charts.time_heatmap(name, result, time_heat, self.step))
         return built
 
     def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
@@ -316,6 +362,10 @@ class Page:
         }
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [view for view in built[key] if view is not None]
+        views["time"] = lambda: [
+            time_charts.time_flow(ready, step),
+            *(view for key in TIME_VIEWS for view in built.get(key, []) if view is not None),
+        ]
         for key, slot in self.exports.items():
             title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind)
             slot.download_button(
@@ -476,9 +526,9 @@ def export_buttons(page: Page) -> None:
     st.subheader(_("Export"))
     st.caption(
         _(
-            "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts. The first "
-            "line of each file is `# spec: {...}`, the run's full settings as JSON (pandas: `read_csv(path, "
-            "comment='#')`)."
+            "Each run's recorded frames as CSV: per-epoch history, per-layer statistics, histogram counts (and a "
+            "recurrent run's through-time statistics and histograms). The first line of each file is `# spec: {...}`, "
+            "the run's full settings as JSON (pandas: `read_csv(path, comment='#')`)."
         )
     )
     for index, (column, name, result) in enumerate(zip(run_columns(len(page.names)), page.names, page.results)):
@@ -487,7 +537,10 @@ def export_buttons(page: Page) -> None:
         with column:
             st.caption(name)
             stem = ps.export_stem(result.label)
-            for frame in ("history", "layer_stats", "histograms"):
+            frames = ("history", "layer_stats", "histograms")
+            if len(result.time_stats):  # a recurrent run
+                frames += ("time_stats", "time_histograms")
+            for frame in frames:
                 st.download_button(
                     f"{frame}.csv",
                     data=lambda result=result, frame=frame: ps.csv_export(result, frame),
@@ -652,6 +705,9 @@ def main() -> None:
         page.section("heatmap", _("Over training: gradient norm per layer and step"), per_run=True)
     with places.place("article"):
         page.section("article", _("The article's view: all gradients in one histogram"), per_run=True)
+    if any(spec.model in RECURRENT for spec in comparison.specs):
+        with places.place("time"):
+            page.time_section()
 
     notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
     for notice in sorted(notices):

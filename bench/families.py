@@ -1,6 +1,6 @@
 """Samples per second for one training epoch of each model family at its page preset's size.
 
-Usage: python bench/families.py [--device cpu|cuda] [--json]. Each family trains its preset's first run for one
+Usage: python bench/families.py [--device cpu|cuda] [--json]. Each family trains its preset's run for one
 epoch with probes off (vg_core.train.train(spec, probes=False)), timed end to end; the best of --rounds rounds.
 """
 
@@ -15,12 +15,19 @@ import torch
 from vg_core.presets import PRESETS
 from vg_core.train import train
 
-# The page preset whose first run stands for each family.
-FAMILY_PRESETS = {"mlp": "activations", "cnn": "cnn-residual"}
+# The page preset, and its run, that stands for each family.
+FAMILY_PRESETS = {
+    "mlp": ("activations", 0),
+    "cnn": ("cnn-residual", 0),
+    "rnn": ("rnn-vs-lstm", 0),
+    "lstm": ("rnn-vs-lstm", 1),
+    "gru": ("rnn-vs-lstm", 2),
+}
 
 
 def samples_per_second(family: str, device: str, rounds: int) -> dict:
-    spec = PRESETS[FAMILY_PRESETS[family]].specs()[0].replace(epochs=1, device=device)
+    preset, run = FAMILY_PRESETS[family]
+    spec = PRESETS[preset].specs()[run].replace(epochs=1, device=device)
     best = float("inf")
     for _ in range(rounds):
         started = time.perf_counter()

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from vg_core.presets import PRESETS, Comparison
 from vg_core.reproductions import find
+from vg_core.spec import RECURRENT
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240  # a loaded 2-core CI machine trains the default preset in seconds, but give it room
@@ -60,7 +61,9 @@ def test_each_preset_runs(preset: str) -> None:
     assert not app.warning, [w.value for w in app.warning]
     runs = len(PRESETS[preset].runs)
     sweep = 2 if PRESETS[preset].depths else 0  # a sweep preset's runs are points of its sweep: drawn against depth
-    assert len(charts(app)) == charts_per_page(runs) + sweep
+    # a comparison with a recurrent run: through time, the flow over t and per run ridgelines and heatmap
+    recurrent = any(spec.model in RECURRENT for spec in PRESETS[preset].specs())
+    assert len(charts(app)) == charts_per_page(runs) + sweep + (1 + 2 * runs if recurrent else 0)
     assert app.session_state["w_preset"] == preset
     assert app.session_state["grad_kind"] == PRESETS[preset].grad_kind
     if PRESETS[preset].reproduction:  # the paper's claim, what the runs show, how the setup differs
@@ -212,3 +215,12 @@ def test_a_partial_preset_link_keeps_the_other_runs() -> None:
     assert [app.session_state[f"w_run{i}_activation"] for i in (1, 2, 3, 4)] == ["tanh", "sigmoid", "sigmoid", "off"]
     assert app.session_state["w_run2_residual"] is True and app.session_state["w_run3_norm"] == "batch"
     assert len(charts(app)) == charts_per_page(3)
+
+
+def test_a_recurrent_run_beside_an_mlp_draws_through_time_with_a_note() -> None:
+    app = run_app({"preset": "rnn-vs-lstm", **TINY, "run2_model": "mlp", "run2": "relu", "run3": "off"})
+    assert_clean(app)
+    assert [spec.model for spec in app.session_state["applied"].specs] == ["rnn", "mlp"]
+    specs = " ".join(chart.proto.spec for chart in charts(app))
+    assert "time step t" in specs and "is not a recurrent net" in specs
+    assert app.session_state["w_run1_seq_len"] == 28 and app.session_state["w_run2_model"] == "mlp"

@@ -24,14 +24,36 @@ def test_widget_state_round_trips_to_the_same_comparison() -> None:
         {"preset": "rescue", "run1": "tanh", "run2": "relu", "run2_norm": "batch", "run3": "sigmoid"},
         {"preset": "scale", "run1": "relu", "run1_init": "normal", "run1_std": "0.3"},
         {"preset": "glorot-saturation", "width": "16"},
+        {"preset": "rnn-vs-lstm", "run1_rinit": "orthogonal", "run1_rgain": "1.5", "run3_clip": "1"},
+        {"preset": "pascanu-rnn"},
+        {"preset": "cnn-residual"},
     ):
         comparison, warnings = Comparison.from_params(params)
         assert not warnings
         state = ps.widget_values(comparison)
-        assert state["w_run4_activation"] == ps.OFF
+        assert (state["w_run4_activation"] == ps.OFF) == (len(comparison.specs) < 4)
         assert Comparison.from_params(ps.widget_params(state, comparison.preset)) == (comparison, [])
         assert not ps.unapplied(state, comparison, ("auto", "cpu"))
         assert ps.unapplied({**state, "w_depth": comparison.specs[0].depth + 1}, comparison, ("auto", "cpu"))
+
+
+def test_widgets_a_model_lacks_are_hidden_and_written_neutral() -> None:
+    """Switching a run's model keeps no setting the new model lacks (the forget bias of an LSTM turned GRU,
+    the skips of a CNN turned RNN), and a widget Streamlit forgot (hidden) counts as RunSpec's default."""
+    comparison = Comparison.from_preset("rnn-vs-lstm")
+    state = ps.widget_values(comparison)
+    assert ps.family_widgets(state, 1) == ("seq_len", "recurrent_init")
+    assert ps.family_widgets(state, 2) == ("seq_len", "recurrent_init", "forget_bias")
+    assert ps.family_widgets({**state, "w_run1_recurrent_init": "identity"}, 1)[-1] == "recurrent_gain"
+    assert ps.family_widgets({**state, "w_run1_model": "cnn"}, 1) == ("norm", "residual")
+    gru = Comparison.from_params(ps.widget_params({**state, "w_run2_model": "gru"}, comparison.preset))
+    assert gru[1] == [] and gru[0].specs[1].model == "gru" and gru[0].specs[1].forget_bias == 0
+    state = ps.widget_values(Comparison.from_preset("cnn-residual"))
+    forgotten = {key: value for key, value in state.items() if not key.startswith("w_run2_seq")}
+    rnn = {**forgotten, "w_run2_model": "rnn", "w_run2_activation": "tanh"}
+    parsed, warnings = Comparison.from_params(ps.widget_params(rnn, "cnn-residual"))
+    assert not warnings and parsed.specs[1].model == "rnn" and not parsed.specs[1].residual
+    assert parsed.specs[1].seq_len == RunSpec.seq_len
 
 
 HOSTILE_TEXTS = [
@@ -194,3 +216,10 @@ def test_exports_are_named_after_the_run_with_the_spec_inside(isolated_cache: Pa
     first, _ = text.split("\n", 1)
     assert first.startswith("# spec: ") and RunSpec(**json.loads(first.removeprefix("# spec: "))) == result.spec
     pd.testing.assert_frame_equal(pd.read_csv(io.StringIO(text), comment="#"), result.history, check_dtype=False)
+
+
+@pytest.mark.parametrize("preset", ["pascanu-rnn", "lstm-memory", "rnn-vs-lstm"])
+def test_recurrent_presets_keep_their_runs_through_a_link(preset: str) -> None:
+    """A preset whose base names the model (pascanu-rnn: rnn) keeps its runs' recurrent settings."""
+    comparison, warnings = Comparison.from_params({"preset": preset, "width": "16"})
+    assert not warnings and comparison.runs_match_preset

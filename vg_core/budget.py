@@ -5,6 +5,11 @@ thread, the page's setting; bench/README.md), is
 
     seconds = training FLOPs / FLOP_RATE + steps x (STEP_S + STEP_S_PER_LAYER x linear layers)
               + snapshots x (PROBE_S_PER_LAYER x linear layers + PROBE_S_PER_PARAMETER x parameters)
+              + (steps x TIME_STEP_S + snapshots x TIME_PROBE_S) x seq_len x recurrent layers   (rnn, lstm, gru)
+
+A recurrent net's time steps run one after another, each a small matrix product: beyond its FLOPs, each
+costs a fixed time per training step (TIME_STEP_S), and the through-time probe unrolls every step at every
+snapshot (TIME_PROBE_S).
 
 FLOPs count the training passes (spec.spec.flops_per_sample per sample) plus the forward passes of every
 evaluation. The estimate is for that machine: a GPU or a faster CPU only finishes sooner.
@@ -25,6 +30,9 @@ STEP_S = 1.0e-3  # fixed cost of one optimizer step (1-sample batches of a 2x8 n
 STEP_S_PER_LAYER = 2.5e-4  # per linear layer and step (a 100x120 net on 1-sample batches: 25 ms a step)
 PROBE_S_PER_LAYER = 5e-3  # per linear layer and snapshot (histograms and statistics of one probe pass)
 PROBE_S_PER_PARAMETER = 5e-8  # per parameter and snapshot (the weight-gradient histograms)
+# Per time step and recurrent layer, beyond the FLOPs (batches of 32, widths 64 and 128, T = 28 and 196):
+TIME_STEP_S = {"rnn": 1.5e-4, "lstm": 1.5e-4, "gru": 4e-4}  # of one training step
+TIME_PROBE_S = {"rnn": 1e-3, "lstm": 3.3e-3, "gru": 2.1e-3}  # of one through-time probe (256 digits, width 128)
 
 # Sizes of the datasets' splits (the estimate takes the largest a name may load).
 TRAIN_SIZES = {"mnist": 60_000, "fashion-mnist": 60_000, "mnist-sample": 4_000}
@@ -84,7 +92,11 @@ def estimated_seconds(spec: RunSpec) -> float:
     steps = per_epoch * spec.epochs
     snapshots = len(snapshot_schedule(per_epoch, spec.epochs))
     probe = PROBE_S_PER_LAYER * layers + PROBE_S_PER_PARAMETER * spec.n_parameters
-    return flops / FLOP_RATE + steps * (STEP_S + STEP_S_PER_LAYER * layers) + snapshots * probe
+    seconds = flops / FLOP_RATE + steps * (STEP_S + STEP_S_PER_LAYER * layers) + snapshots * probe
+    if spec.model in TIME_STEP_S:
+        unrolled = spec.seq_len * spec.depth
+        seconds += unrolled * (steps * TIME_STEP_S[spec.model] + snapshots * TIME_PROBE_S[spec.model])
+    return seconds
 
 
 def check(specs: Sequence[RunSpec], budget: Budget) -> float:

@@ -18,7 +18,8 @@ import vl_convert as vlc
 from .i18n import N_
 from .probes import PERCENTILES, POOLED_LAYER
 from .results import RunResult
-from .spec import RunSpec
+from .spec import RECURRENT, RunSpec
+from .spec import _init_label as init_label
 from .summary import run_stuck_word
 
 Runs = Sequence[tuple[str, RunResult]]
@@ -119,10 +120,20 @@ def run_names(specs: Sequence[RunSpec]) -> list[str]:
     ]
 
 
-def _label_parts(spec: RunSpec) -> tuple[str, str, str]:
-    """The per-run parts of a spec's label beyond the activation: init, normalisation, residual ('' if none)."""
-    init = spec.label.split(" ")[2]
-    return init, f"{spec.norm}-norm" if spec.norm != "none" else "", "residual" if spec.residual else ""
+def _label_parts(spec: RunSpec) -> tuple[str, ...]:
+    """The per-run parts of a spec's label beyond the activation ('' where one does not apply): model, init,
+    normalisation, residual, time steps, recurrent init, forget bias and clipping."""
+    recurrent = spec.model in RECURRENT
+    return (
+        spec.model if spec.model != "mlp" else "",
+        init_label(spec),
+        f"{spec.norm}-norm" if spec.norm != "none" else "",
+        "residual" if spec.residual else "",
+        f"T={spec.seq_len}" if recurrent else "",
+        f"{spec.recurrent_init}(g={spec.recurrent_gain:g})" if spec.recurrent_init != "default" else "",
+        f"forget-bias {spec.forget_bias:g}" if spec.model == "lstm" else "",
+        f"clip {spec.clip_norm:g}" if spec.clip_norm > 0 else "",
+    )
 
 
 def color_scale(names: Sequence[str]) -> alt.Scale:

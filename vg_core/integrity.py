@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from .results import FRAME_COLUMNS, FRAMES, ResultError, RunResult
-from .spec import RunSpec
+from .spec import RECURRENT, RunSpec
 
 STORED_STATUSES = ("complete", "diverged")  # a stopped run is partial: never cached
 DATASET_KEYS = ("name", "source", "notice", "n_train", "n_test", "n_probe")
@@ -52,3 +52,19 @@ def _check_rows(result: RunResult) -> None:
             raise ResultError(f"steps has {len(result.steps)} rows for {total} steps")
     elif not isinstance(meta.get("diverged_at_step"), int):
         raise ResultError("a diverged run without the step it diverged at")
+    _check_time(result)
+
+
+def _check_time(result: RunResult) -> None:
+    """A recurrent run records ‖∂L/∂h_t‖ at every snapshot, for its recurrent layers and t = 1..T; others none."""
+    spec, frame = result.spec, result.time_stats
+    if spec.model not in RECURRENT:
+        if len(frame) or len(result.time_histograms):
+            raise ResultError(f"a {spec.model} run with through-time rows")
+        return
+    norms = frame[frame["quantity"] == "hidden_grad_norm"]
+    expected = len(result.snapshot_steps) * spec.depth * spec.seq_len
+    if sorted(set(norms["step"])) != result.snapshot_steps or len(norms) != expected or result.time_histograms.empty:
+        raise ResultError(f"time_stats has {len(norms)} gradient norms where the snapshots need {expected}")
+    if not (norms["layer"].between(1, spec.depth).all() and norms["t"].between(1, spec.seq_len).all()):
+        raise ResultError("time_stats has a layer or time step out of range")

@@ -24,10 +24,10 @@ import torch
 from .cache import ResultCache, resolved
 from .i18n import N_, Translator
 from .models import INIT_LABELS
-from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison
+from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, RUN_PARAM_SUFFIX, SHARED_FIELDS, Comparison
 from .reproductions import Finding, Reproduction, find
 from .results import RunResult, json_safe
-from .spec import RunSpec, SpecError
+from .spec import RECURRENT, RunSpec, SpecError
 from .summary import ENGLISH, verdicts
 from .summary import nearest_step as nearest_step  # the page's step scrubber uses the verdicts' rule
 from .sweep import MAX_POINTS, SWEEP_COLUMNS, Sweep, cached_table, parse_depths
@@ -124,10 +124,42 @@ def widget_params(state: Mapping[str, Any], preset: str) -> dict[str, Any]:
             params[f"run{index}"] = OFF
             continue
         params[f"run{index}"] = state[f"w_run{index}_activation"]
-        for name in ("init", "residual", "norm"):
-            params[f"run{index}_{name}"] = state[f"w_run{index}_{name}"]
+        params[f"run{index}_init"] = state[f"w_run{index}_init"]
         if state[f"w_run{index}_init"] == "normal":
             params[f"run{index}_std"] = state[f"w_run{index}_init_std"]
+        params.update(_family_params(state, index))
+    return params
+
+
+def family_widgets(state: Mapping[str, Any], index: int) -> tuple[str, ...]:
+    """The model-specific fields run `index`'s sidebar shows for the model picked there: seq_len, the
+    recurrent init (its gain only with an orthogonal or identity one) and the forget bias (LSTM) for a
+    recurrent net; normalisation and skips otherwise. Widgets not shown keep no value (widget_field)."""
+    model = widget_field(state, index, "model")
+    if model not in RECURRENT:
+        return ("norm", "residual")
+    shown = ("seq_len", "recurrent_init")
+    if widget_field(state, index, "recurrent_init") != "default":
+        shown += ("recurrent_gain",)
+    return (*shown, "forget_bias") if model == "lstm" else shown
+
+
+def widget_field(state: Mapping[str, Any], index: int, name: str) -> Any:
+    """Run `index`'s widget value of field `name`, or RunSpec's default for a widget not shown (Streamlit
+    forgets the value of a widget that a rerun does not draw)."""
+    return state.get(f"w_run{index}_{name}", getattr(RunSpec, name))
+
+
+def _family_params(state: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """URL parameters of run `index`'s model, clipping and model-specific fields: a field the model has but
+    the sidebar does not show is written as its neutral default, so that no preset value of it is kept."""
+    model = widget_field(state, index, "model")
+    params = {f"run{index}_model": model, f"run{index}_clip": widget_field(state, index, "clip_norm")}
+    shown = family_widgets(state, index)
+    names = ("seq_len", "recurrent_init", "recurrent_gain", "forget_bias") if model in RECURRENT else ()
+    for name in ("norm", "residual", *names):
+        value = widget_field(state, index, name) if name in shown else getattr(RunSpec, name)
+        params[f"run{index}_{RUN_PARAM_SUFFIX[name]}"] = value
     return params
 
 

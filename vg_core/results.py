@@ -20,15 +20,20 @@ from .probes import (
     Bins,
     ProbeSnapshot,
 )
+from .probes.through_time import HISTOGRAM_COLUMNS as TIME_HISTOGRAM_COLUMNS
+from .probes.through_time import STAT_COLUMNS as TIME_STAT_COLUMNS
+from .probes.through_time import ThroughTime, time_histograms, time_stats
 from .spec import RunSpec
 
-FRAMES = ("history", "steps", "layer_steps", "layer_stats", "histograms")
+FRAMES = ("history", "steps", "layer_steps", "layer_stats", "histograms", "time_stats", "time_histograms")
 FRAME_COLUMNS = {
     "history": ["step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc"],
     "steps": ["step", "epoch", "loss"],
     "layer_steps": ["step", "layer", "weight_grad_norm"],
     "layer_stats": ["step", "layer", "quantity", "value"],
     "histograms": ["step", "layer", "quantity", "bin_start", "bin_end", "count"],
+    "time_stats": TIME_STAT_COLUMNS,
+    "time_histograms": TIME_HISTOGRAM_COLUMNS,
 }
 
 
@@ -45,6 +50,9 @@ class RunResult:
     layer_steps: per training step and layer: the weight-gradient L2 norm of that batch (before clipping)
     layer_stats: per snapshot step and layer (1 = the first, see layer_names): scalar probe quantities, long form
     histograms:  per snapshot step, layer and quantity: fixed-bin counts (layer 0 = all pooled)
+    time_stats:  recurrent nets, per snapshot step, recurrent layer and time step t = 1..T: ‖∂L/∂h_t‖ (and
+                 ‖∂L/∂c_t‖ for an LSTM), see probes.through_time; empty for other families
+    time_histograms: the same at 16 time steps: log10|∂L/∂h_t| and h_t fixed-bin counts; empty for others
     meta:        spec, key, layer names, dataset name/source/sizes, device, status, diverged step, timings
     spec:        None for a run recorded by vg_core.watch on a user's own model (meta["source"] == "watch",
                  with its name, key and layer names; see vg_core.runfiles)
@@ -57,6 +65,8 @@ class RunResult:
     layer_steps: pd.DataFrame
     layer_stats: pd.DataFrame
     histograms: pd.DataFrame
+    time_stats: pd.DataFrame = field(default_factory=lambda: _empty("time_stats"))
+    time_histograms: pd.DataFrame = field(default_factory=lambda: _empty("time_histograms"))
 
     @property
     def snapshot_steps(self) -> list[int]:
@@ -91,6 +101,15 @@ class RunResult:
         frame = self.layer_stats[self.layer_stats["quantity"] == quantity]
         step = frame["step"].max() if step is None else step
         return frame[frame["step"] == step].set_index("layer")["value"].sort_index()
+
+    def hidden_grad_norms(self, step: int | None = None) -> dict[int, list[float]]:
+        """‖∂L/∂h_t‖ for t = 1..T per recurrent layer (number -> list) at `step` (default: the last
+        snapshot); empty for a run without through-time rows."""
+        frame = self.time_stats[self.time_stats["quantity"] == "hidden_grad_norm"]
+        if frame.empty:
+            return {}
+        frame = frame[frame["step"] == (frame["step"].max() if step is None else step)].sort_values(["layer", "t"])
+        return {int(layer): part["value"].tolist() for layer, part in frame.groupby("layer")}
 
     def save(self, folder: str | Path) -> None:
         folder = Path(folder)
@@ -137,6 +156,8 @@ class Recorder:
     history: list[tuple] = field(default_factory=list)
     stat_frames: list[pd.DataFrame] = field(default_factory=list)
     histogram_frames: list[pd.DataFrame] = field(default_factory=list)
+    time_stat_frames: list[pd.DataFrame] = field(default_factory=list)
+    time_histogram_frames: list[pd.DataFrame] = field(default_factory=list)
     steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["steps"]))
     layer_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["layer_steps"]))
 
@@ -180,6 +201,11 @@ class Recorder:
         )
         self.stat_frames.append(pooled_outside.astype({"value": float}))
 
+    def add_time(self, step: int, probe: ThroughTime) -> None:
+        """One through-time probe pass of a recurrent net at `step`."""
+        self.time_stat_frames.append(time_stats(step, probe))
+        self.time_histogram_frames.append(time_histograms(step, probe))
+
     def result(self) -> RunResult:
         history = pd.DataFrame(self.history, columns=FRAME_COLUMNS["history"])
         return RunResult(
@@ -190,6 +216,8 @@ class Recorder:
             layer_steps=self.layer_steps.astype({"step": "int64", "layer": "int64", "weight_grad_norm": float}),
             layer_stats=_concat(self.stat_frames, "layer_stats"),
             histograms=_concat(self.histogram_frames, "histograms"),
+            time_stats=_concat(self.time_stat_frames, "time_stats"),
+            time_histograms=_concat(self.time_histogram_frames, "time_histograms"),
         )
 
 
@@ -210,6 +238,14 @@ def _histogram_rows(step: int, quantity: str, counts: np.ndarray, bins: Bins, la
 
 def _concat(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
     if not frames:
-        return pd.DataFrame(columns=FRAME_COLUMNS[name])
+        return _empty(name)
     frame = pd.concat(frames, ignore_index=True)
     return frame.astype({"step": "int64", "layer": "int64"})[FRAME_COLUMNS[name]]
+
+
+def _empty(name: str) -> pd.DataFrame:
+    """A frame with no rows and its columns' types (so that it saves to Parquet with the right schema)."""
+    frame = pd.DataFrame(columns=FRAME_COLUMNS[name])
+    return frame.astype({c: (object if c == "quantity" else float) for c in frame.columns}).astype(
+        {c: "int64" for c in ("step", "layer", "t", "count") if c in frame.columns}
+    )

@@ -40,7 +40,7 @@ META_FILE = "meta.json"
 RUN_FILES = (META_FILE, *(f"{name}.parquet" for name in FRAMES))
 WATCH_SOURCE = "watch"
 KEY_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,100}")
-INT_COLUMNS = {"step", "layer", "count"}
+INT_COLUMNS = {"step", "layer", "t", "count"}
 TEXT_COLUMNS = {"quantity"}  # every other column holds floats
 
 
@@ -235,7 +235,8 @@ def _parse(files: dict[str, bytes], limits: RunFileLimits) -> RunResult:
     if stats.empty:
         raise RunFileError("The run recorded no probe snapshot (layer_stats is empty): nothing to show.")
     n_layers = int(stats["layer"].max())
-    layers = [frame["layer"] for frame in (stats, frames["layer_steps"], frames["histograms"]) if len(frame)]
+    layered = ("layer_stats", "layer_steps", "histograms", "time_stats", "time_histograms")
+    layers = [frames[name]["layer"] for name in layered if len(frames[name])]
     if min(int(part.min()) for part in layers) < 0 or max(int(part.max()) for part in layers) > n_layers:
         raise RunFileError("The frames disagree on the layers (layer numbers out of range).")
     names = meta.get("layers")

@@ -12,7 +12,8 @@ from typing import Any
 
 # Bump when what a run records changes: every cached result made under an older
 # schema then gets a new key and is retrained instead of being misread.
-SCHEMA_VERSION = 6  # 5: model families, layer names in meta, saturation by slope; 6: pre-activation percentiles
+SCHEMA_VERSION = 7  # 5: model families, layer names in meta, saturation by slope; 6: pre-activation percentiles;
+# 7: through-time frames
 
 MODELS = ("mlp", "cnn", "rnn", "lstm", "gru")
 RECURRENT = ("rnn", "lstm", "gru")

@@ -300,4 +300,10 @@ def summary_dict(result: RunResult, cached: bool) -> dict[str, Any]:
         # "layer" names each layer (fc1.., or a watched model's module path); "index" counts from 1 = input side
         "layers": layer_table(result).rename(columns={"layer": "index", "name": "layer"}).to_dict(orient="records"),
     }
+    if len(result.time_stats):  # a recurrent net: ‖∂L/∂h_t‖ for t = 1..T per recurrent layer
+        init, final = result.hidden_grad_norms(result.snapshot_steps[0]), result.hidden_grad_norms()
+        payload["time"] = [
+            {"layer": result.layer_name(n), "hidden_grad_norm_init": init[n], "hidden_grad_norm_final": final[n]}
+            for n in init
+        ]
     return json_safe(payload)

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import nn
 
-from ..spec import IMAGE_SIDE, PIXELS, RunSpec, SpecError
+from ..spec import IMAGE_SIDE, PIXELS, RECURRENT, RunSpec
 
 IN_FEATURES = PIXELS
 CLASSES = 10
@@ -41,18 +41,16 @@ INIT_LABELS = {
 
 
 def build_model(spec: RunSpec, device: torch.device | str = "cpu") -> nn.Module:
-    """The spec's network with its init, seeded by spec.seed, on `device` (same weights on any device)."""
+    """The spec's network (mlp, cnn, rnn, lstm, gru) with its inits, seeded by spec.seed, on `device`."""
     from .cnn import CNN, CNNConfig
     from .mlp import MLP, MLPConfig
+    from .rnn import RecurrentConfig, build_recurrent_model
 
+    if spec.model in RECURRENT:
+        return build_recurrent_model(RecurrentConfig.from_spec(spec), device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
-        if spec.model == "mlp":
-            model = MLP(MLPConfig.from_spec(spec))
-        elif spec.model == "cnn":
-            model = CNN(CNNConfig.from_spec(spec))
-        else:
-            raise SpecError(f"model: {spec.model} is not built in this branch")
+        model = MLP(MLPConfig.from_spec(spec)) if spec.model == "mlp" else CNN(CNNConfig.from_spec(spec))
         if spec.init != "default":
             for module in model.modules():
                 if isinstance(module, (nn.Linear, nn.Conv2d)):
