@@ -119,3 +119,25 @@ def test_verdicts_are_keys_and_numbers_rendered_in_each_language():
         entry = verdict.to_dict()
         assert set(entry) == {"key", "level", "text", "values"}
         json.dumps(json_safe(entry), allow_nan=False)
+
+
+ORTHOGONAL_RNN = {"model": "rnn", "activation": "tanh", "recurrent_init": "orthogonal"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({**ORTHOGONAL_RNN, "recurrent_gain": 0.9}, "time.vanishing"),
+        ({**ORTHOGONAL_RNN, "recurrent_gain": 1.5}, "time.exploding"),
+        ({"model": "lstm", "activation": "tanh", "forget_bias": 3.0}, "time.even"),
+    ],
+)
+def test_a_recurrent_net_gets_a_verdict_through_time(changes, key):
+    spec = (
+        PRESETS["activations"]
+        .specs()[0]
+        .replace(**REDUCED, n_train=200, depth=1, width=128, seq_len=196, epochs=0, **changes)
+    )
+    found = verdicts(train(spec), step=0)
+    assert key in keys(found)
+    assert "T = 196" in next(v for v in found if v.key == key).text

@@ -9,6 +9,9 @@ names both. The rules, with the thresholds of `Rules`:
 - gradient flow: NaN/inf gradients, or none at all in the first layer, are errors; a first-layer gradient
   norm below `tiny_norm` is vanishing and a layer's above `huge_norm` exploding, whatever the ratio; else the
   first layer's norm ÷ the last layer's before the head reads as vanishing, shrinking, reaching the input or exploding;
+- through time (recurrent nets): the first recurrent layer's ‖∂L/∂h_1‖ ÷ ‖∂L/∂h_T‖ (the gradient reaching the
+  first time step against the last's) reads as vanishing, exploding or reaching the first step, with the
+  flow's ratio thresholds;
 - stuck units: the layer with the largest saturated/dead share (by slope, see probes.quantities), above
   `stuck_alarm`; a ReLU layer dead on at least `all_stuck` of its units has died;
 - the learning curve, from the test evaluations up to the step (none at step 0: a 0-epoch run gets only
@@ -168,7 +171,7 @@ def verdicts(result: RunResult, grad_kind: str = "weight_grad", step: int | None
     at = nearest_step(snapshots, step) if step is not None else (snapshots[-1] if snapshots else None)
     found = [_diverged(result)]
     if at is not None:
-        found += [_flow(result, grad_kind, at), _stuck(result, at)]
+        found += [_flow(result, grad_kind, at), _through_time(result, at), _stuck(result, at)]
     found.append(_learning(result, step))
     found = [verdict for verdict in found if verdict is not None]
     failed = any(v.level == "error" or v.key == "learning.stalled" for v in found)
@@ -225,6 +228,34 @@ def _flow(result: RunResult, kind: str, step: int) -> Verdict | None:
         return Verdict("flow.exploding", "warning", message(text, **values))
     text = N_("Gradient reaches the input: at step {step:,d} {first}'s {quantity} norm is {ratio:.2g}× {last}'s.")
     return Verdict("flow.even", "ok", message(text, **values))
+
+
+def _through_time(result: RunResult, step: int) -> Verdict | None:
+    """A recurrent net at `step`: how much of the gradient at the last time step reaches the first one."""
+    norms = result.hidden_grad_norms(step).get(1)
+    if not norms or len(norms) < 2 or not (np.isfinite(norms[-1]) and norms[-1] > 0):
+        return None
+    ratio, first = norms[0] / norms[-1], norms[0]
+    values = {"layer": result.layer_name(1), "step": int(step), "ratio": ratio, "steps": len(norms)}
+    if not np.isfinite(first):
+        return None  # the flow verdict already says NaN/inf
+    if ratio < RULES.vanishing_ratio:
+        text = N_(
+            "Vanishing through time: at step {step:,d} {layer}'s ‖∂L/∂h₁‖ is {ratio:.1e}× its ‖∂L/∂h_T‖ "
+            "(T = {steps:d}): the first time steps barely learn."
+        )
+        return Verdict("time.vanishing", "warning", message(text, **values))
+    if ratio > RULES.exploding_ratio:
+        text = N_(
+            "Exploding through time: at step {step:,d} {layer}'s ‖∂L/∂h₁‖ is {ratio:.1e}× its ‖∂L/∂h_T‖ "
+            "(T = {steps:d})."
+        )
+        return Verdict("time.exploding", "warning", message(text, **values))
+    text = N_(
+        "The gradient reaches the first time step: at step {step:,d} {layer}'s ‖∂L/∂h₁‖ is {ratio:.2g}× its "
+        "‖∂L/∂h_T‖ (T = {steps:d})."
+    )
+    return Verdict("time.even", "ok", message(text, **values))
 
 
 def _stuck(result: RunResult, step: int) -> Verdict | None:
