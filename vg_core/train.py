@@ -8,13 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from . import data as datasets
 from .models import build_model
-from .probes import model_layers, probe_batch
+from .probes import model_layers
+from .recording import StepRecorder
 from .results import Recorder, RunResult
 from .spec import RunSpec, SpecError
 
@@ -112,13 +112,6 @@ class _Run:
         # A device sync per step is free on the CPU but not on a GPU: check for NaN less often there.
         self.check_every = 1 if device.type == "cpu" else 25
         self.layers = model_layers(model)
-        # Per layer, its weight matrices (one, or a recurrent layer's input and recurrent ones).
-        self.layer_weights = [layer.weights for layer in self.layers]
-        self.weights = [w for weights in self.layer_weights for w in weights]
-        self.losses = torch.zeros(self.total, device=device)
-        self.grad_norms = torch.zeros(self.total, len(self.layers), device=device)
-        self.synced = 0  # steps whose per-step scalars are already on the CPU
-        self.checked = 0  # steps already checked for a non-finite loss
         self.meta = {
             "key": spec.key(),
             "status": "running",
@@ -141,6 +134,7 @@ class _Run:
             "timings": {"probe_s": 0.0, "eval_s": 0.0},
         }
         self.recorder = Recorder(spec, self.meta)
+        self.log = StepRecorder(model, self.layers, self.recorder, device, self.total, self.per_epoch)
 
     def loop(self) -> None:
         model, data, spec = self.model, self.data, self.spec
@@ -162,19 +156,18 @@ class _Run:
                 logits = model(x)
                 loss = nn.functional.cross_entropy(logits, y)
                 loss.backward()
+                # Recorded before clipping: the gradient the network produced, not the step taken.
+                self.log.record(loss)
                 with torch.no_grad():
-                    self.losses[step] = loss.detach()
-                    # Recorded before clipping: the gradient the network produced, not the step taken.
-                    self.grad_norms[step] = self._layer_norms([w.grad for w in self.weights])
                     loss_sum += loss.detach() * len(index)
                     correct += (logits.argmax(1) == y).sum()
                 if spec.clip_norm > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
                 step += 1
-                before = [w.detach().clone() for w in self.weights] if step in self.schedule else None
+                before = self.log.weights_copy() if step in self.schedule else None
                 self.optimizer.step()
                 if step in self.schedule or step % self.check_every == 0:
-                    diverged = self._first_nonfinite(step)
+                    diverged = self.log.first_nonfinite(step)
                     if diverged is not None:
                         self.meta["diverged_at_step"] = diverged
                         self._snapshot(diverged, None)
@@ -193,25 +186,6 @@ class _Run:
                     return self._finish("stopped")
         self._finish("complete")
 
-    def _layer_norms(self, tensors: list[torch.Tensor]) -> torch.Tensor:
-        """Per layer, the L2 norm of its weight tensors together (`tensors` in self.weights' order)."""
-        # one fused kernel on a GPU, per-tensor vector_norm (the same numbers) on the CPU
-        norms = torch._foreach_norm(tensors)
-        per_layer, start = [], 0
-        for weights in self.layer_weights:
-            part = norms[start : start + len(weights)]
-            per_layer.append(part[0] if len(part) == 1 else torch.linalg.vector_norm(torch.stack(part)))
-            start += len(weights)
-        return torch.stack(per_layer)
-
-    def _first_nonfinite(self, step: int) -> int | None:
-        """The first step up to `step` whose loss is NaN or inf (1-based), or None."""
-        bad = ~torch.isfinite(self.losses[self.checked : step])
-        first = int(bad.int().argmax()) if bool(bad.any()) else None
-        result = None if first is None else self.checked + first + 1
-        self.checked = step if result is None else result
-        return result
-
     def _evaluate(self, step: int, epoch: float, train_stats: tuple[float, float]) -> None:
         started = time.perf_counter()
         test_stats = evaluate(self.model, self.data.x_test, self.data.y_test)
@@ -221,47 +195,13 @@ class _Run:
     def _snapshot(self, step: int, before: list[torch.Tensor] | None) -> bool:
         """Sync per-step scalars, probe at `step`, tell the callback; True if it asks to stop."""
         started = time.perf_counter()
-        self._sync(step)
-        if before is None:
-            update = np.full(len(self.layers), np.nan)
-        else:
-            with torch.no_grad():
-                changes = self._layer_norms([w - b for w, b in zip(self.weights, before)])
-                ratios = changes / self._layer_norms(before)
-            update = ratios.cpu().numpy()
-        snapshot = probe_batch(self.model, self.data.x_probe, self.data.y_probe, self.spec.activation, self.layers)
-        self.recorder.add_snapshot(step, snapshot, update)
+        self.log.snapshot(step, self.data.x_probe, self.data.y_probe, self.spec.activation, before)
         self.meta["timings"]["probe_s"] += time.perf_counter() - started
         if self.callback is None:
             return False
         return bool(self.callback(Progress(step, self.total, step / max(self.per_epoch, 1), self.recorder.result())))
 
-    def _sync(self, step: int) -> None:
-        """Move the per-step loss and gradient norms of steps synced+1..step to the CPU frames."""
-        if step <= self.synced:
-            return
-        losses = self.losses[self.synced : step].cpu().numpy()
-        norms = self.grad_norms[self.synced : step].cpu().numpy()
-        steps = np.arange(self.synced + 1, step + 1)
-        n_layers = norms.shape[1]
-        new_steps = pd.DataFrame({"step": steps, "epoch": steps / self.per_epoch, "loss": losses})
-        new_layer_steps = pd.DataFrame(
-            {
-                "step": np.repeat(steps, n_layers),
-                "layer": np.tile(np.arange(1, n_layers + 1), len(steps)),
-                "weight_grad_norm": norms.reshape(-1),
-            }
-        )
-        rec = self.recorder
-        rec.steps = pd.concat([rec.steps, new_steps], ignore_index=True) if len(rec.steps) else new_steps
-        rec.layer_steps = (
-            pd.concat([rec.layer_steps, new_layer_steps], ignore_index=True)
-            if len(rec.layer_steps)
-            else new_layer_steps
-        )
-        self.synced = step
-
     def _finish(self, status: str) -> None:
         last = self.meta["diverged_at_step"] or self.total
-        self._sync(last if status != "stopped" else self.synced)
+        self.log.sync(last if status != "stopped" else self.log.synced)
         self.meta["status"] = status
