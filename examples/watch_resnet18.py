@@ -25,7 +25,7 @@ from vg_core.data import DataError, load_raw, normalise
 from vg_core.train import resolve_device
 
 BATCH = 128
-PROBE = 256  # the fixed probe batch, from the test split
+PROBE = 128  # the fixed probe batch, from the test split
 
 
 def images(raw: torch.Tensor) -> torch.Tensor:
