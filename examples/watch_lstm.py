@@ -9,20 +9,9 @@ the LSTM's last hidden state feeds a linear head. Open the run on the page ("You
 
 from __future__ import annotations
 
-import argparse
-import sys
-from pathlib import Path
-
 import torch
+from digit_rows import train_watched
 from torch import nn
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from vg_core import watch
-from vg_core.data import load_raw, normalise
-
-BATCH = 64
-PROBE = 256
 
 
 class RowLSTM(nn.Module):
@@ -38,36 +27,5 @@ class RowLSTM(nn.Module):
         return self.head(out[:, -1])
 
 
-def digit_rows(images) -> torch.Tensor:
-    """uint8 (N, 28, 28) -> float (N, 28 rows, 28 pixels), normalised as the engine does."""
-    return normalise(torch.from_numpy(images)).reshape(-1, 28, 28)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--out", default="runs/lstm-digits", help="the run's folder")
-    args = parser.parse_args()
-    data = load_raw("mnist-sample")
-    x_train, y_train = digit_rows(data.train_images), torch.from_numpy(data.train_labels).long()
-    probe = (digit_rows(data.test_images[:PROBE]), torch.from_numpy(data.test_labels[:PROBE]).long())
-
-    torch.manual_seed(0)
-    model = RowLSTM()
-    criterion = nn.CrossEntropyLoss()
-    optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
-    order = torch.randperm(len(x_train))
-    with watch(model, probe=probe, loss_fn=criterion, name="lstm digits", total_steps=args.steps) as w:
-        for step in range(args.steps):
-            index = order[(step * BATCH) % len(order) :][:BATCH]
-            optimizer.zero_grad()
-            loss = criterion(model(x_train[index]), y_train[index])
-            loss.backward()
-            w.step(loss)
-            optimizer.step()
-    w.result.save(args.out)
-    print(f"{args.steps} steps, last loss {loss.item():.3f}; the run is in {args.out}")
-
-
 if __name__ == "__main__":
-    main()
+    train_watched(__doc__.splitlines()[0], "lstm-digits", RowLSTM, lambda params: torch.optim.Adam(params, lr=2e-3))

@@ -38,7 +38,17 @@ LossFn = Callable[..., torch.Tensor]
 
 
 class Watch:
-    """A watched training run: use `watch(...)` as a with-block, call `step(loss)` each step, read `result`."""
+    """A watched training run: `with watch(model, probe=(x, y)) as w:`, `w.step(loss)` each step, `w.result`.
+
+    probe: a fixed (x, y) batch, probed at every snapshot (moved to the model's device).
+    loss_fn: loss_fn(model(x), y) on the probe batch, as in training (default: cross-entropy); it receives the
+        model's output as it is, so a model returning a tuple or dict works through its own loss_fn.
+    name: the run's name on the page. layers: module paths to probe (default: every module with a weight:
+        Linear, Conv1d/2d/3d, RNN/LSTM/GRU, Embedding; `norms=True` adds affine normalisation layers).
+    Snapshots: every `every` steps if given; else with `total_steps` the engine's schedule (step 0, ~20
+    geometric steps, the last); else steps 0, 1, 2, 4, ..., 256, then every 256. The end of the block is
+    always probed. Leaving the block marks the run complete, "diverged" after a NaN/inf loss, or "stopped"
+    when an exception leaves it (the exception is raised on)."""
 
     def __init__(
         self,
@@ -137,28 +147,7 @@ class Watch:
         self.meta["timings"]["probe_s"] += time.perf_counter() - started
 
 
-def watch(
-    model: nn.Module,
-    probe: tuple[torch.Tensor, torch.Tensor],
-    loss_fn: LossFn | None = None,
-    name: str = "my-net",
-    every: int | None = None,
-    layers: Sequence[str] | None = None,
-    norms: bool = False,
-    total_steps: int | None = None,
-) -> Watch:
-    """Probe `model` while the user's own loop trains it; use as `with watch(...) as w:`.
-
-    probe: a fixed (x, y) batch, probed at every snapshot (moved to the model's device).
-    loss_fn: loss_fn(model(x), y) on the probe batch, as in training (default: cross-entropy); it receives the
-        model's output as it is, so a model returning a tuple or dict works through its own loss_fn.
-    name: the run's name on the page. layers: module paths to probe (default: every module with a weight:
-        Linear, Conv1d/2d/3d, RNN/LSTM/GRU, Embedding; `norms=True` adds affine normalisation layers).
-    Snapshots: every `every` steps if given; else with `total_steps` the engine's schedule (step 0, ~20
-    geometric steps, the last); else steps 0, 1, 2, 4, ..., 256, then every 256. The end of the block is
-    always probed. Leaving the block marks the run complete, "diverged" after a NaN/inf loss, or "stopped"
-    when an exception leaves it (the exception is raised on)."""
-    return Watch(model, probe, loss_fn, name, every, layers, norms, total_steps)
+watch = Watch  # the recipe's name: `with watch(model, probe=...) as w:`
 
 
 def activation_bins(layers: Sequence[Layer]) -> str:
