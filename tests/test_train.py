@@ -397,11 +397,11 @@ def test_a_loss_that_explodes_without_nan_is_a_divergence():
 
 def test_per_step_scalars_stay_bounded_and_average_consecutive_steps(monkeypatch):
     """Past MAX_STEP_POINTS, each per-step row is the mean of `steps_per_point` consecutive steps."""
-    import vg_core.steplog as steplog
+    import vg_core.recording as recording
 
     spec = tiny_spec(n_train=400, batch_size=10, epochs=2)  # 80 steps
     exact = train(spec)
-    monkeypatch.setattr(steplog, "MAX_STEP_POINTS", 30)
+    monkeypatch.setattr(recording, "MAX_STEP_POINTS", 30)
     bounded = train(spec)
     assert exact.meta["steps_per_point"] == 1 and bounded.meta["steps_per_point"] == 3
     assert len(bounded.steps) == 27 <= 30 and len(bounded.layer_steps) == 27 * (spec.depth + 1)

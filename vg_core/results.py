@@ -151,8 +151,9 @@ def json_safe(value: Any) -> Any:
 class Recorder:
     """Collects a run's rows as training goes, and turns them into a RunResult at any moment."""
 
-    spec: RunSpec
+    spec: RunSpec | None  # None for a run recorded by vg_core.watch
     meta: dict[str, Any]
+    activation: str | None = None  # the activation histogram's bins (ACTIVATION_BINS); None: the spec's
     history: list[tuple] = field(default_factory=list)
     stat_frames: list[pd.DataFrame] = field(default_factory=list)
     histogram_frames: list[pd.DataFrame] = field(default_factory=list)
@@ -179,7 +180,7 @@ class Recorder:
             ).dropna(subset=["value"])
         )
         bins = {
-            "activation": ACTIVATION_BINS[self.spec.activation],
+            "activation": ACTIVATION_BINS[self.activation or self.spec.activation],
             "pre_activation": PRE_ACTIVATION_BINS,
             "weight_grad": LOG_GRAD_BINS,
             "grad_out": LOG_GRAD_BINS,

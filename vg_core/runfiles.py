@@ -14,7 +14,8 @@ Two kinds of run are accepted:
       "key":    a unique id of this recording (letters, digits, . _ -), e.g. "watch-my-net-3f2a9c1b"
       "layers": module paths of the recorded layers, index 0 <-> layer 1, e.g. ["conv1", "layer1.0.conv1", "fc"]
       "status": "complete" | "diverged" | "stopped"
-  and may add "diverged_at_step", "total_steps", "steps_per_epoch", "device", "torch", "model", "timings".
+  and may add "diverged_at_step", "total_steps", "steps_per_epoch", "steps_per_point", "device", "torch",
+  "model", "n_parameters", "timings".
 """
 
 from __future__ import annotations

@@ -9,17 +9,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from . import data as datasets
 from .models import build_model
-from .probes import model_layers, probe_batch
+from .probes import model_layers
 from .probes.through_time import flushed_denormals, probe_through_time
+from .recording import StepRecorder
 from .results import Recorder, RunResult
 from .spec import RECURRENT, RunSpec, SpecError
-from .steplog import StepLog
 
 EARLY_SNAPSHOTS = 20  # geometrically spaced snapshots inside the first epoch
 EVAL_CHUNK = 2000  # samples per forward pass when evaluating
@@ -126,12 +125,6 @@ class _Run:
         # A device sync per step is free on the CPU but not on a GPU: check for NaN less often there.
         self.check_every = 1 if device.type == "cpu" else 25
         self.layers = model_layers(model)
-        # Per layer, its weight matrices (one, or a recurrent layer's input and recurrent ones).
-        self.layer_weights = [layer.weights for layer in self.layers]
-        self.weights = [w for weights in self.layer_weights for w in weights]
-        self.log = StepLog(self.total, len(self.layers), device, self.check_every)
-        self.checked = 0  # steps already checked for divergence
-        self.loss_limit = math.inf  # DIVERGED_LOSS_FACTOR x the starting loss, set at step 0
         self.meta = {
             "key": spec.key(),
             "status": "running",
@@ -151,10 +144,12 @@ class _Run:
             "n_parameters": sum(p.numel() for p in model.parameters()),
             "layers": [layer.name for layer in self.layers],
             "probes": probes,
-            "steps_per_point": self.log.bucket,  # per-step frames: each row is the mean of this many steps
             "timings": {"probe_s": 0.0, "eval_s": 0.0},
         }
         self.recorder = Recorder(spec, self.meta)
+        # The per-step log; it adds meta["steps_per_point"]. Its loss_limit (DIVERGED_LOSS_FACTOR x the
+        # starting loss) is set at step 0.
+        self.log = StepRecorder(model, self.layers, self.recorder, device, self.total, self.per_epoch)
 
     def loop(self) -> None:
         model, data, spec = self.model, self.data, self.spec
@@ -163,7 +158,7 @@ class _Run:
         self._evaluate(0, 0.0, evaluate(model, data.x_train[:n_init], data.y_train[:n_init]))
         start_loss = max(self.recorder.history[0][2], math.log(int(data.y_test.max()) + 1))
         if math.isfinite(start_loss):
-            self.loss_limit = DIVERGED_LOSS_FACTOR * start_loss
+            self.log.loss_limit = DIVERGED_LOSS_FACTOR * start_loss
         if self._snapshot(0, None):
             return self._finish("stopped")
         generator = torch.Generator().manual_seed(spec.seed)
@@ -181,17 +176,17 @@ class _Run:
                 loss = nn.functional.cross_entropy(logits, y)
                 loss.backward()
                 step += 1
+                # Recorded before clipping: the gradient the network produced, not the step taken.
+                self.log.record(loss)
                 with torch.no_grad():
-                    # Recorded before clipping: the gradient the network produced, not the step taken.
-                    self.log.add(step, loss.detach(), self._layer_norms([w.grad for w in self.weights]))
                     loss_sum += loss.detach() * len(index)
                     correct += (logits.argmax(1) == y).sum()
                 if spec.clip_norm > 0:
                     nn.utils.clip_grad_norm_(model.parameters(), spec.clip_norm)
-                before = [w.detach().clone() for w in self.weights] if step in self.schedule else None
+                before = self.log.weights_copy() if step in self.schedule else None
                 self.optimizer.step()
                 if step in self.schedule or step % self.check_every == 0:
-                    diverged = self._first_diverged(step)
+                    diverged = self.log.first_diverged(step)
                     if diverged is not None:
                         self.meta["diverged_at_step"] = diverged
                         self._snapshot(diverged, None)
@@ -200,7 +195,7 @@ class _Run:
                     train_stats = (float(loss_sum) / len(order), float(correct) / len(order))
                     self._evaluate(step, epoch + 1.0, train_stats)
                     test_loss = self.recorder.history[-1][4]
-                    if not math.isfinite(test_loss) or test_loss > self.loss_limit:  # the last update blew up
+                    if not math.isfinite(test_loss) or test_loss > self.log.loss_limit:  # the last update blew up
                         self.meta["diverged_at_step"] = step
                         self._snapshot(step, before)
                         return self._finish("diverged")
@@ -211,26 +206,6 @@ class _Run:
                     return self._finish("stopped")
         self._finish("complete")
 
-    def _layer_norms(self, tensors: list[torch.Tensor]) -> torch.Tensor:
-        """Per layer, the L2 norm of its weight tensors together (`tensors` in self.weights' order)."""
-        # one fused kernel on a GPU, per-tensor vector_norm (the same numbers) on the CPU
-        norms = torch._foreach_norm(tensors)
-        per_layer, start = [], 0
-        for weights in self.layer_weights:
-            part = norms[start : start + len(weights)]
-            per_layer.append(part[0] if len(part) == 1 else torch.linalg.vector_norm(torch.stack(part)))
-            start += len(weights)
-        return torch.stack(per_layer)
-
-    def _first_diverged(self, step: int) -> int | None:
-        """The first step up to `step` (1-based) whose loss is NaN, inf or above the limit, or None."""
-        losses = self.log.recent_losses(self.checked + 1, step)
-        bad = ~torch.isfinite(losses) | (losses > self.loss_limit)
-        first = int(bad.int().argmax()) if bool(bad.any()) else None
-        result = None if first is None else self.checked + first + 1
-        self.checked = step if result is None else result
-        return result
-
     def _evaluate(self, step: int, epoch: float, train_stats: tuple[float, float]) -> None:
         started = time.perf_counter()
         test_stats = evaluate(self.model, self.data.x_test, self.data.y_test)
@@ -240,16 +215,7 @@ class _Run:
     def _snapshot(self, step: int, before: list[torch.Tensor] | None) -> bool:
         """Sync per-step scalars, probe at `step`, tell the callback; True if it asks to stop."""
         started = time.perf_counter()
-        self._sync(step)
-        if before is None:
-            update = np.full(len(self.layers), np.nan)
-        else:
-            with torch.no_grad():
-                changes = self._layer_norms([w - b for w, b in zip(self.weights, before)])
-                ratios = changes / self._layer_norms(before)
-            update = ratios.cpu().numpy()
-        snapshot = probe_batch(self.model, self.data.x_probe, self.data.y_probe, self.spec.activation, self.layers)
-        self.recorder.add_snapshot(step, snapshot, update)
+        self.log.snapshot(step, self.data.x_probe, self.data.y_probe, self.spec.activation, before)
         if self.spec.model in RECURRENT:
             self.recorder.add_time(step, probe_through_time(self.model, self.data.x_probe, self.data.y_probe))
         self.meta["timings"]["probe_s"] += time.perf_counter() - started
@@ -257,21 +223,7 @@ class _Run:
             return False
         return bool(self.callback(Progress(step, self.total, step / max(self.per_epoch, 1), self.recorder.result())))
 
-    def _sync(self, step: int, final: bool = False) -> None:
-        """Move the per-step points complete up to `step` (`final`: and a partial last one) to the CPU frames."""
-        rows = self.log.rows(step, self.per_epoch, final)
-        if rows is None:
-            return
-        new_steps, new_layer_steps = rows
-        rec = self.recorder
-        rec.steps = pd.concat([rec.steps, new_steps], ignore_index=True) if len(rec.steps) else new_steps
-        rec.layer_steps = (
-            pd.concat([rec.layer_steps, new_layer_steps], ignore_index=True)
-            if len(rec.layer_steps)
-            else new_layer_steps
-        )
-
     def _finish(self, status: str) -> None:
         if status != "stopped":
-            self._sync(self.meta["diverged_at_step"] or self.total, final=True)
+            self.log.sync(self.meta["diverged_at_step"] or self.total)
         self.meta["status"] = status

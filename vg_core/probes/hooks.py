@@ -44,9 +44,16 @@ def attach(layers: Sequence[Layer]) -> Iterator[list[Capture]]:
 
         return hook
 
+    def on_pre_activation(capture: Capture):
+        def hook(module, inputs):
+            # an in-place activation (ReLU(inplace=True)) overwrites its input: keep a copy of it first
+            pre = _first(inputs).detach()
+            capture.pre_activations.append(pre.clone() if getattr(module, "inplace", False) else pre)
+
+        return hook
+
     def on_activation(capture: Capture):
         def hook(module, inputs, output):
-            capture.pre_activations.append(_first(inputs).detach())
             capture.activations.append(_first(output).detach())
 
         return hook
@@ -55,6 +62,7 @@ def attach(layers: Sequence[Layer]) -> Iterator[list[Capture]]:
         for layer, capture in zip(layers, captures):
             handles.append(layer.module.register_forward_hook(on_output(capture)))
             if layer.activation is not None:
+                handles.append(layer.activation.register_forward_pre_hook(on_pre_activation(capture)))
                 handles.append(layer.activation.register_forward_hook(on_activation(capture)))
         yield captures
     finally:

@@ -8,6 +8,8 @@ from torch import nn
 
 # Modules that hold a layer's weights. Norm layers are not layers of their own: they belong to the layer before.
 WEIGHT_MODULES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.RNNBase, nn.Embedding)
+# Normalisation modules: layers of their own only when asked for (find_layers(norms=True)) and affine.
+NORM_MODULES = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 # Element-wise non-linearities find_layers pairs with the weight module before them.
 ACTIVATION_TYPES = (
     nn.Sigmoid,
@@ -57,8 +59,9 @@ def model_layers(model: nn.Module) -> list[Layer]:
     return declared() if callable(declared) else find_layers(model)
 
 
-def find_layers(model: nn.Module) -> list[Layer]:
-    """Every weight module of an arbitrary model, named by module path, in registration order.
+def find_layers(model: nn.Module, norms: bool = False) -> list[Layer]:
+    """Every weight module of an arbitrary model, named by module path, in registration order (with `norms`,
+    the affine normalisation modules too).
 
     Each is paired with the first activation module registered after it and before the next weight module
     (for an nn.Sequential and for models that register modules in the order they use them, the activation
@@ -66,7 +69,8 @@ def find_layers(model: nn.Module) -> list[Layer]:
     found: list[tuple[str, nn.Module]] = []
     activations: dict[int, nn.Module] = {}
     for name, module in model.named_modules():
-        if isinstance(module, WEIGHT_MODULES):
+        norm = norms and isinstance(module, NORM_MODULES) and getattr(module, "weight", None) is not None
+        if isinstance(module, WEIGHT_MODULES) or norm:
             found.append((name, module))
         elif isinstance(module, ACTIVATION_TYPES) and found and len(found) - 1 not in activations:
             activations[len(found) - 1] = module

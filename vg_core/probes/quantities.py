@@ -210,7 +210,7 @@ class Stuck(Quantity):
 def slope(activation: nn.Module, pre: torch.Tensor) -> torch.Tensor:
     """f'(pre) element by element, by autograd through the activation module itself."""
     x = pre.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(activation(x), x, torch.ones_like(x))
+    (grad,) = torch.autograd.grad(activation(x.clone()), x, torch.ones_like(x))  # clone: an in-place activation
     return grad
 
 

@@ -47,7 +47,7 @@ def probe_batch(
     params = list(model.parameters())
     saved_grads = [p.grad for p in params]
     saved_buffers = [buffer.clone() for buffer in model.buffers()]
-    training = model.training
+    modes = [module.training for module in model.modules()]  # per module: a frozen part may be in eval
     try:
         for p in params:
             p.grad = None
@@ -62,7 +62,8 @@ def probe_batch(
                 buffer.copy_(saved)
         for p, grad in zip(params, saved_grads):
             p.grad = grad
-        model.train(training)
+        for module, mode in zip(model.modules(), modes):
+            module.training = mode
 
 
 def _summarise(model, layers, captures, activation, loss) -> ProbeSnapshot:
