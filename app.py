@@ -349,7 +349,7 @@ class Page:
         result = self.results[index]
         if result is None:
             return
-        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result, self.grad_kind, self.step)))
+        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result, self.grad_kind, self.step, language.tr())))
 
     def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
@@ -481,7 +481,7 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         memory().put(result)
         ps.release_memory()
         page.results[index] = result
-        page.status[index].caption(ps.status_line(result))
+        page.status[index].caption(ps.status_line(result, language.tr()))
         if any(other is None for other in page.results):  # more to train: show this run finished meanwhile
             page.draw_shared()
             page.draw_runs(only=index)
@@ -667,7 +667,7 @@ def main() -> None:
     preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
     reproduction = ps.reproduction_of(comparison)
     if on_tour is None and comparison.runs_match_preset and reproduction is None:
-        changed = comparison.changed_settings()
+        changed = comparison.changed_settings(language.tr())
         note = "  \n" + say(message("*Changed here:* {changes}.", changes=", ".join(changed))) if changed else ""
         st.info(say(message("**{title}.** {caption}", title=_(preset.title), caption=_(preset.caption))) + note)
     elif on_tour is None and reproduction is None:
@@ -726,7 +726,7 @@ def main() -> None:
         refused = True
     for index, result in enumerate(page.results):
         if result is not None:
-            page.status[index].caption(ps.status_line(result))
+            page.status[index].caption(ps.status_line(result, language.tr()))
             page.draw_verdicts(index)
         else:
             page.status[index].caption(_("Not in the cache: trains in a moment, live…"))
@@ -737,7 +737,7 @@ def main() -> None:
             sweep = sweep_section(comparison, page.names[built_in], open_first=places.looks_at("sweep"))
     if reproduction is not None:
         table, missing = (sweep.table, len(sweep.missing)) if sweep else (None, 0)
-        text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing)
+        text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing, language.tr())
         claim.info(text, icon=":material/menu_book:")
     sidebar()  # after the cached charts (they reach the browser first), before any training (to interrupt it)
     if sweep is not None and sweep.clicked:

@@ -22,14 +22,13 @@ import pandas as pd
 import torch
 
 from .cache import ResultCache, resolved
-from .i18n import N_, Translator
-from .models import INIT_LABELS
+from .i18n import ENGLISH, N_, Message, Translator, message
 from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, RUN_PARAM_SUFFIX, SHARED_FIELDS, Comparison
 from .reproductions import Finding, Reproduction, find
 from .results import RunResult, json_safe
 from .spec import RECURRENT, RunSpec, SpecError
-from .summary import ENGLISH, verdicts
 from .summary import nearest_step as nearest_step  # the page's step scrubber uses the verdicts' rule
+from .summary import verdicts
 from .sweep import MAX_POINTS, SWEEP_COLUMNS, Sweep, cached_table, parse_depths
 from .train import Progress
 
@@ -50,10 +49,6 @@ def available_devices() -> tuple[str, ...]:
     if torch.backends.mps.is_available():
         found.append("mps")
     return tuple(found)
-
-
-def init_help() -> str:
-    return "  \n".join(f"**{name}**: {text}" for name, text in INIT_LABELS.items())
 
 
 def release_memory() -> None:
@@ -245,14 +240,36 @@ def plain(text: str) -> str:
     return re.sub(r"(\\[:@]|www)", r"\1" + WORD_JOINER, escaped, flags=re.IGNORECASE)
 
 
-def status_line(result: RunResult) -> str:
-    """'complete · mnist-sample 200 train / 1,000 test · cpu · trained in 1.2 s'; a watched run: its own data."""
+# The states a result's meta records (vg_core.runfiles), as the status line names them.
+STATUS_WORDS = {
+    "complete": N_("complete"),
+    "running": N_("running"),
+    "diverged": N_("diverged"),
+    "stopped": N_("stopped"),
+}
+
+
+def status_line(result: RunResult, translate: Translator = ENGLISH) -> str:
+    """'complete · mnist-sample 200 train / 1,000 test · cpu · trained in 1.2 s' in the page's language;
+    a watched run: its own data."""
     meta = result.meta
     dataset = meta.get("dataset")
-    data = f"{dataset['name']} {dataset['n_train']:,} train / {dataset['n_test']:,} test" if dataset else "own data"
+    if dataset:
+        data = message(
+            "{name} {n_train:,d} train / {n_test:,d} test",
+            name=dataset["name"],
+            n_train=int(dataset["n_train"]),
+            n_test=int(dataset["n_test"]),
+        )
+    else:
+        data = message("own data")
     seconds = meta.get("timings", {}).get("total_s")
-    took = f" · trained in {seconds:.1f} s" if seconds is not None else ""
-    return f"{meta['status']} · {data} · {meta.get('device', 'device not recorded')}{took}"
+    status = STATUS_WORDS.get(meta["status"], meta["status"])
+    device = meta.get("device") or N_("device not recorded")
+    parts = [translate.gettext(status), translate.render(data), translate.gettext(device)]
+    if seconds is not None:
+        parts.append(translate.render(message("trained in {seconds:.1f} s", seconds=float(seconds))))
+    return " · ".join(parts)
 
 
 def verdict_lines(
@@ -275,27 +292,31 @@ def reproduction_of(comparison: Comparison) -> Reproduction | None:
     return find(slug)
 
 
-def run_findings(reproduction: Reproduction, results: Sequence[RunResult | None]) -> list[Finding] | str:
+def run_findings(reproduction: Reproduction, results: Sequence[RunResult | None]) -> list[Finding] | Message:
     """The claim's findings from finished runs, or a sentence saying why there are none (yet)."""
     if reproduction.depths:
-        return "This reproduction is a depth sweep: its findings are in the Depth sweep section."
+        return message("This reproduction is a depth sweep: its findings are in the Depth sweep section.")
     if any(result is None or result.meta.get("status") == "running" for result in results):
-        return "The findings appear when every run has finished training."
+        return message("The findings appear when every run has finished training.")
     return _measured(lambda: reproduction.measure(list(results)))
 
 
-def sweep_findings(reproduction: Reproduction, table: pd.DataFrame, missing: int) -> list[Finding] | str:
+def sweep_findings(reproduction: Reproduction, table: pd.DataFrame, missing: int) -> list[Finding] | Message:
     """The sweep claim's findings once every point is in the cache, or why there are none yet."""
     if missing:
-        return f"The findings appear when all points are trained ({missing} still missing)."
+        return message("The findings appear when all points are trained ({missing:d} still missing).", missing=missing)
     return _measured(lambda: reproduction.sweep_measure(table))
 
 
-def _measured(measure: Any) -> list[Finding] | str:
+def _measured(measure: Any) -> list[Finding] | Message:
     try:
         return list(measure())
     except (ArithmeticError, LookupError, StopIteration, ValueError) as err:
-        return f"These settings give no measurement for the claim ({type(err).__name__}: {err})."
+        return message(
+            "These settings give no measurement for the claim ({error}: {detail}).",
+            error=type(err).__name__,
+            detail=str(err),
+        )
 
 
 def claim_text(
@@ -304,35 +325,48 @@ def claim_text(
     results: Sequence[RunResult | None],
     table: pd.DataFrame | None = None,
     missing: int = 0,
+    translate: Translator = ENGLISH,
 ) -> str:
     """The reproduction's box: findings from its runs, or from the sweep `table` (None: the section is closed)."""
     if not reproduction.depths:
-        findings, what = run_findings(reproduction, results), "these runs"
+        findings, sweep = run_findings(reproduction, results), False
     elif table is None:
-        findings, what = "open the Depth sweep section to see them.", "the sweep's points"
+        findings, sweep = message("open the Depth sweep section to see them."), True
     else:
-        findings, what = sweep_findings(reproduction, table, missing), "the sweep's points"
-    return reproduction_text(reproduction, comparison.changed_settings(), findings, what)
+        findings, sweep = sweep_findings(reproduction, table, missing), True
+    return reproduction_text(reproduction, comparison.changed_settings(translate), findings, sweep, translate)
 
 
 def reproduction_text(
-    reproduction: Reproduction, changed: Sequence[str], findings: list[Finding] | str, what: str = "these runs"
+    reproduction: Reproduction,
+    changed: Sequence[str],
+    findings: list[Finding] | Message,
+    sweep: bool = False,
+    translate: Translator = ENGLISH,
 ) -> str:
-    """The Markdown of a reproduction's box: the claim, what the runs show, how the setup differs."""
-    lines = [f"**{reproduction.title}.** The paper's claim: {reproduction.claim}", ""]
-    if isinstance(findings, str):
-        lines.append(f"*What {what} show:* {findings}")
+    """The Markdown of a reproduction's box in `translate`'s language: the claim, what the runs (or the `sweep`'s
+    points) show, how the setup differs (the reproduction's note and the `changed` settings)."""
+    say = translate.render
+    title, claim = translate.gettext(reproduction.title), translate.gettext(reproduction.claim)
+    lines = [say(message("**{title}.** The paper's claim: {claim}", title=title, claim=claim)), ""]
+    if isinstance(findings, Message):
+        if sweep:
+            lines.append(say(message("*What the sweep's points show:* {findings}", findings=findings)))
+        else:
+            lines.append(say(message("*What these runs show:* {findings}", findings=findings)))
     else:
-        lines.append(f"**What {what} show:**")
-        lines += [f"- {finding.text}" for finding in findings]
-    lines.append("")
-    note = reproduction.note
-    if changed:
-        note = (
-            (note + " " if note else "") + "Changed here from the reproduction's settings: " + ", ".join(changed) + "."
+        lines.append(
+            translate.gettext(N_("**What the sweep's points show:**") if sweep else N_("**What these runs show:**"))
         )
-    if note:
-        lines.append(f"*How this setup differs:* {note}")
+        lines += [f"- {finding.render(translate)}" for finding in findings]
+    lines.append("")
+    notes = [translate.gettext(reproduction.note)] if reproduction.note else []
+    if changed:
+        notes.append(
+            say(message("Changed here from the reproduction's settings: {changes}.", changes=", ".join(changed)))
+        )
+    if notes:
+        lines.append(say(message("*How this setup differs:* {note}", note=" ".join(notes))))
     return "\n".join(lines)
 
 

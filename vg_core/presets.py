@@ -16,7 +16,7 @@ from typing import Any
 
 from .budget import check as check_budget
 from .budget import page_budget
-from .i18n import N_
+from .i18n import ENGLISH, N_, Translator, message
 from .reproductions import REPRODUCTIONS, Reproduction
 from .spec import ARTICLE_SPEC, RECURRENT, RunSpec, SpecError
 
@@ -250,12 +250,19 @@ class Comparison:
             for name in PER_RUN_FIELDS
         )
 
-    def changed_settings(self) -> list[str]:
-        """The shared settings that differ from the preset's, e.g. ['width 16 (preset: 1000)']."""
+    def changed_settings(self, translate: Translator = ENGLISH) -> list[str]:
+        """The shared settings that differ from the preset's, e.g. ['width 16 (preset: 1000)'] (URL names and
+        values, in `translate`'s language)."""
         if self.preset not in PRESETS:
             return []
         mine, theirs = self.specs[0].to_params(), PRESETS[self.preset].base.to_params()
-        return [f"{name} {mine[name]} (preset: {theirs[name]})" for name in SHARED_FIELDS if mine[name] != theirs[name]]
+        return [
+            translate.render(
+                message("{name} {value} (preset: {preset})", name=name, value=mine[name], preset=theirs[name])
+            )
+            for name in SHARED_FIELDS
+            if mine[name] != theirs[name]
+        ]
 
     def key(self) -> str:
         """Stable id of what is compared (the specs' keys in order)."""
