@@ -23,6 +23,7 @@ default 12), VG_RUNS_DIR (saved runs offered under "Your runs", see vg_page.your
 
 from __future__ import annotations
 
+import functools
 import html
 import time
 from collections.abc import Callable
@@ -287,7 +288,7 @@ class Page:
     def time_section(self) -> None:
         """Through time (a comparison with a recurrent run): ‖∂L/∂h_t‖ over t for all runs, then per run its
         ridgelines over time steps and its time step × training step heatmap."""
-        self.section("time", "Through time: the gradient at each time step", False, time_charts.CAPTIONS["time"])
+        self.section("time", _("Through time: the gradient at each time step"), False, _(time_charts.CAPTIONS["time"]))
         self.slots["time_flow"] = [st.empty()]
         for key in TIME_VIEWS:
             self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
@@ -297,16 +298,16 @@ class Page:
         if not ready:
             return
         if "time_flow" in self.slots:
-            chart(self.slots["time_flow"][0], time_charts.time_flow(ready, self.step))
-        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm"))
-        chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step))
-        chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step))
-        chart(self.slots["act_std"][0], charts.activation_std(ready, self.step))
+            chart(self.slots["time_flow"][0], time_charts.time_flow(ready, self.step, language.tr()))
+        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm", language.tr()))
+        chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step, language.tr()))
+        chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step, language.tr()))
+        chart(self.slots["act_std"][0], charts.activation_std(ready, self.step, language.tr()))
 
     def per_run_charts(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
         """Each per-run view's chart for every run (None where a run has no result, or is not `only`),
         on axes and colour scales shared by all the runs that have results."""
-        ready = self.ready
+        ready, tr = self.ready, language.tr()
         grad = charts.ridge_domain(ready, self.grad_kind, self.step)
         act = charts.activation_domains(ready, self.step)
         ratio = charts.ratio_domain(ready)
@@ -324,17 +325,17 @@ class Page:
                     views.append(None)
                 continue
             color = charts.run_color(self.names, name)
-            built["grad_dist"].append(charts.ridgeline(result, self.grad_kind, self.step, grad, color, name))
+            built["grad_dist"].append(charts.ridgeline(result, self.grad_kind, self.step, grad, color, name, tr))
             domain = act[charts.activation_of(result)]
-            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, domain, color, name))
-            built["ratio"].append(charts.ratio_chart(result, ratio, self.step, name))
-            built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name))
-            built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
-            built["act_trace"].append(charts.activation_trace(result, trace, self.step, name))
-            built["percentiles"].append(charts.percentile_trace(result, percentiles, self.step, name))
+            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, domain, color, name, tr))
+            built["ratio"].append(charts.ratio_chart(result, ratio, self.step, name, tr))
+            built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name, tr))
+            built["article"].append(charts.article_histogram(result, self.step, peak, color, name, tr))
+            built["act_trace"].append(charts.activation_trace(result, trace, self.step, name, tr))
+            built["percentiles"].append(charts.percentile_trace(result, percentiles, self.step, name, tr))
             if time_views:
-                built["time_dist"].append(time_charts.time_ridgeline(name, result, self.step, time_grad, color))
-                built["time_heatmap"].append(time_charts.time_heatmap(name, result, time_heat, self.step))
+                built["time_dist"].append(time_charts.time_ridgeline(name, result, self.step, time_grad, color, tr))
+                built["time_heatmap"].append(time_charts.time_heatmap(name, result, time_heat, self.step, tr))
         return built
 
     def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
@@ -353,21 +354,21 @@ class Page:
 
     def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
-        ready, step = self.ready, self.step
+        ready, step, tr = self.ready, self.step, language.tr()
         per_epoch = next((result.meta.get("steps_per_epoch") for _, result in ready), None)
         views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
-            "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm")],
-            "curves": lambda: [charts.learning_curve(ready, metric, step) for metric in ("loss", "acc")],
-            "act": lambda: [charts.activation_std(ready, step), *(v for v in built["act_trace"] if v is not None)],
+            "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm", tr)],
+            "curves": lambda: [charts.learning_curve(ready, metric, step, tr) for metric in ("loss", "acc")],
+            "act": lambda: [charts.activation_std(ready, step, tr), *(v for v in built["act_trace"] if v is not None)],
         }
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [view for view in built[key] if view is not None]
         views["time"] = lambda: [
-            time_charts.time_flow(ready, step),
+            time_charts.time_flow(ready, step, tr),
             *(view for key in TIME_VIEWS for view in built.get(key, []) if view is not None),
         ]
         for key, slot in self.exports.items():
-            title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind)
+            title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind, tr)
             slot.download_button(
                 "SVG",
                 data=lambda key=key, title=title: charts.to_svg(views[key](), 520 if key == "flow" else 360, title),
@@ -429,7 +430,7 @@ def controls(page: Page, comparison: Comparison) -> None:
                 _("Training step (snapshots; initialisation first)"),
                 options=steps,
                 value=ps.nearest_step(steps, wanted) if wanted is not None else steps[-1],
-                format_func=lambda step: charts.step_label(step, per_epoch),
+                format_func=functools.partial(charts.step_label, steps_per_epoch=per_epoch, tr=language.tr()),
                 key=f"step-{comparison.key()}",
             )
         elif all(result is not None for result in page.results):
@@ -599,10 +600,10 @@ def sweep_section(comparison: Comparison, names: list[str], open_first: bool = F
         if len(table):
             left, right = st.columns(2)
             with left:
-                chart(st.empty(), charts.sweep_chart(table, names, "test_acc"))
+                chart(st.empty(), charts.sweep_chart(table, names, "test_acc", language.tr()))
                 st.caption(_(charts.CAPTIONS["sweep_acc"]))
             with right:
-                chart(st.empty(), charts.sweep_chart(table, names, "grad_ratio"))
+                chart(st.empty(), charts.sweep_chart(table, names, "grad_ratio", language.tr()))
                 st.caption(_(charts.CAPTIONS["sweep_grad"]))
         else:
             st.info(_("No point of this sweep is in the cache yet."))
