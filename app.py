@@ -653,6 +653,7 @@ def main() -> None:
 
     st.title(_("Vanishing Gradient Explorer"))
     tour_box = st.container()
+    places = tour_page.Places(on_tour[1] if on_tour else None)  # on the tour: its chart first, the rest folded
     if on_tour is None:
         st.markdown(
             _(
@@ -682,7 +683,7 @@ def main() -> None:
     if on_tour is not None:
         tour_page.panel(tour_box, *on_tour, page.names, page.results, f"step-{comparison.key()}", show)
     controls(page, comparison)
-    places = tour_page.Places(on_tour[1] if on_tour else None)  # on the tour: its chart first, the rest folded
+    places.fold_here()
     flow_column, curves_column = st.columns([2, 3])
     with flow_column, places.place("flow"):
         shown = _(charts.FLOW_TITLES[f"{page.grad_kind}_norm"])  # the caption names the gradients on screen
