@@ -68,6 +68,13 @@ def say(item: object) -> str:
     return language.tr().render(item)
 
 
+def reason(err: Exception) -> str:
+    """Why `err` was raised, in the language shown (a SpecError carries a Message; other errors their text)."""
+    if isinstance(err, SpecError):
+        return say(err.message)
+    return say(err.args[0]) if err.args else str(err)
+
+
 # ---------------------------------------------------------------- process-wide resources (bounded)
 
 
@@ -459,13 +466,7 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         try:
             result, _ = result_cache().get_or_train(spec, live_callback(page, index))
         except (SpecError, DataError, OSError) as err:
-            bar.error(
-                say(
-                    message(
-                        "Cannot train this run: {error}", error=ps.plain(say(err.args[0] if err.args else str(err)))
-                    )
-                )
-            )
+            bar.error(say(message("Cannot train this run: {error}", error=ps.plain(reason(err)))))
             continue
         except (MemoryError, RuntimeError) as err:  # e.g. torch cannot allocate: say so, keep the page
             bar.error(
@@ -593,7 +594,7 @@ def sweep_section(comparison: Comparison, names: list[str], open_first: bool = F
             sweeps = ps.comparison_sweeps(comparison, text)
         except SpecError as err:
             st.error(
-                say(message("Cannot sweep these depths: {error}", error=ps.plain(str(err).removeprefix("depths: "))))
+                say(message("Cannot sweep these depths: {error}", error=ps.plain(reason(err).removeprefix("depths: "))))
             )
             return None
         table, missing = ps.sweep_table(sweeps, names, result_cache())
@@ -623,14 +624,14 @@ def train_sweep(view: SweepView) -> None:
     try:
         budget.check(view.missing, budget.page_budget())
     except SpecError as err:
-        view.progress.warning(say(message("Not trained: {error}", error=ps.plain(str(err)))))
+        view.progress.warning(say(message("Not trained: {error}", error=ps.plain(reason(err)))))
         return
     for sweep in view.sweeps:
         ticket = wait_for_turn(lambda text: bar.progress(0.0, text=text))
         try:
             run_sweep(sweep, result_cache(), on_point)
         except (SpecError, DataError, OSError) as err:
-            view.progress.error(say(message("Cannot train this sweep: {error}", error=ps.plain(str(err)))))
+            view.progress.error(say(message("Cannot train this sweep: {error}", error=ps.plain(reason(err)))))
             return
         finally:
             training_queue().leave(ticket)
@@ -724,7 +725,7 @@ def main() -> None:
     try:
         budget.check(missing, budget.page_budget())
     except SpecError as err:  # a preset over a private install's smaller budget: shown as far as cached
-        data_notes.warning(say(message("Not trained here: {error}", error=ps.plain(str(err)))), icon="⚠️")
+        data_notes.warning(say(message("Not trained here: {error}", error=ps.plain(reason(err)))), icon="⚠️")
         refused = True
     for index, result in enumerate(page.results):
         if result is not None:

@@ -184,18 +184,20 @@ class View:
         return params
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], grad_kind: str) -> tuple[View, list[str]]:
+    def from_params(cls, params: Mapping[str, Any], grad_kind: str) -> tuple[View, list[Message]]:
         """The view a URL asks for over `grad_kind` (the preset's), and a warning per bad value. Never raises."""
         warnings = []
         step = params.get("step")
         step = step[-1] if isinstance(step, (list, tuple)) and step else step
         if step is not None and not (str(step).isdigit() and len(str(step)) < 10):
-            warnings.append(f"step: {str(step)[:60]} is not a training step (a whole number from 0); ignored.")
+            text = N_("step: {value} is not a training step (a whole number from 0); ignored.")
+            warnings.append(message(text, value=str(step)[:60]))
             step = None
         grad = params.get("grad")
         grad = grad[-1] if isinstance(grad, (list, tuple)) and grad else grad
         if grad is not None and grad not in GRAD_PARAMS:
-            warnings.append(f"grad: {str(grad)[:60]} is not one of {', '.join(GRAD_PARAMS)}; ignored.")
+            text = N_("grad: {value} is not one of {choices}; ignored.")
+            warnings.append(message(text, value=str(grad)[:60], choices=", ".join(GRAD_PARAMS)))
             grad = None
         kind = GRAD_PARAMS[grad] if grad is not None else grad_kind
         return cls(int(step) if step is not None else None, kind), warnings
@@ -387,7 +389,8 @@ def comparison_sweeps(comparison: Comparison, text: str) -> list[Sweep]:
     depths = parse_depths(text)
     points = len(set(depths)) * len(comparison.specs)
     if points > MAX_POINTS:
-        raise SpecError(f"{points} networks to train is more than the {MAX_POINTS} allowed: give fewer depths")
+        text = N_("{count:d} networks to train is more than the {limit:d} allowed: give fewer depths")
+        raise SpecError(message(text, count=points, limit=MAX_POINTS))
     return [Sweep(spec, depths, (spec.activation,), (spec.init,)) for spec in comparison.specs]
 
 
