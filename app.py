@@ -620,7 +620,9 @@ def sweep_section(comparison: Comparison, names: list[str], open_first: bool = F
 def train_sweep(view: SweepView) -> None:
     """Train the sweep's missing points, with one progress bar over all of them."""
     bar = view.progress.progress(0.0, text=_("Starting…"))
-    on_point = ps.sweep_progress(view.missing, lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
+    on_point = ps.sweep_progress(
+        view.missing, lambda fraction, text: bar.progress(min(fraction, 1.0), text=text), translate=language.tr()
+    )
     try:
         budget.check(view.missing, budget.page_budget())
     except SpecError as err:

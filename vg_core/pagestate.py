@@ -407,7 +407,10 @@ def sweep_table(sweeps: Sequence[Sweep], names: Sequence[str], cache: ResultCach
 
 
 def sweep_progress(
-    missing: Sequence[RunSpec], report: Callable[[float, str], None], every_s: float = 0.1
+    missing: Sequence[RunSpec],
+    report: Callable[[float, str], None],
+    every_s: float = 0.1,
+    translate: Translator = ENGLISH,
 ) -> Callable[[int, int, RunSpec], Callable[[Progress], None] | None]:
     """run_sweep's on_point for the points in `missing`: each returns a training callback that reports
     (fraction of all the missing points done, a line of text), at most every `every_s` seconds."""
@@ -420,7 +423,9 @@ def sweep_progress(
             return None  # cached: loads at once
         started.append(key)
         number, last = len(started), [time.monotonic()]
-        label = f"Point {number} of {len(keys)}: {spec.label}"
+        label = translate.render(
+            message("Point {number:d} of {count:d}: {label}", number=number, count=len(keys), label=spec.label)
+        )
         report((number - 1) / len(keys), label)
 
         def callback(progress: Progress) -> None:
@@ -428,7 +433,11 @@ def sweep_progress(
             if now - last[0] >= every_s or progress.step == progress.total_steps:
                 last[0] = now
                 fraction = (number - 1 + min(progress.fraction, 1.0)) / len(keys)
-                report(fraction, f"{label}, step {progress.step:,} of {progress.total_steps:,}")
+                text = N_("{label}, step {step:,d} of {total:,d}")
+                report(
+                    fraction,
+                    translate.render(message(text, label=label, step=progress.step, total=progress.total_steps)),
+                )
 
         return callback
 
