@@ -23,6 +23,7 @@ default 12), VG_RUNS_DIR (saved runs offered under "Your runs", see vg_page.your
 
 from __future__ import annotations
 
+import functools
 import html
 import time
 from collections.abc import Callable
@@ -65,6 +66,13 @@ def _(text: str) -> str:
 def say(item: object) -> str:
     """A Message (or msgid) rendered in the language shown."""
     return language.tr().render(item)
+
+
+def reason(err: Exception) -> str:
+    """Why `err` was raised, in the language shown (a SpecError carries a Message; other errors their text)."""
+    if isinstance(err, SpecError):
+        return say(err.message)
+    return say(err.args[0]) if err.args else str(err)
 
 
 # ---------------------------------------------------------------- process-wide resources (bounded)
@@ -287,7 +295,7 @@ class Page:
     def time_section(self) -> None:
         """Through time (a comparison with a recurrent run): ‖∂L/∂h_t‖ over t for all runs, then per run its
         ridgelines over time steps and its time step × training step heatmap."""
-        self.section("time", "Through time: the gradient at each time step", False, time_charts.CAPTIONS["time"])
+        self.section("time", _("Through time: the gradient at each time step"), False, _(time_charts.CAPTIONS["time"]))
         self.slots["time_flow"] = [st.empty()]
         for key in TIME_VIEWS:
             self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
@@ -297,16 +305,16 @@ class Page:
         if not ready:
             return
         if "time_flow" in self.slots:
-            chart(self.slots["time_flow"][0], time_charts.time_flow(ready, self.step))
-        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm"))
-        chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step))
-        chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step))
-        chart(self.slots["act_std"][0], charts.activation_std(ready, self.step))
+            chart(self.slots["time_flow"][0], time_charts.time_flow(ready, self.step, language.tr()))
+        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm", language.tr()))
+        chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step, language.tr()))
+        chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step, language.tr()))
+        chart(self.slots["act_std"][0], charts.activation_std(ready, self.step, language.tr()))
 
     def per_run_charts(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
         """Each per-run view's chart for every run (None where a run has no result, or is not `only`),
         on axes and colour scales shared by all the runs that have results."""
-        ready = self.ready
+        ready, tr = self.ready, language.tr()
         grad = charts.ridge_domain(ready, self.grad_kind, self.step)
         act = charts.activation_domains(ready, self.step)
         ratio = charts.ratio_domain(ready)
@@ -324,17 +332,17 @@ class Page:
                     views.append(None)
                 continue
             color = charts.run_color(self.names, name)
-            built["grad_dist"].append(charts.ridgeline(result, self.grad_kind, self.step, grad, color, name))
+            built["grad_dist"].append(charts.ridgeline(result, self.grad_kind, self.step, grad, color, name, tr))
             domain = act[charts.activation_of(result)]
-            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, domain, color, name))
-            built["ratio"].append(charts.ratio_chart(result, ratio, self.step, name))
-            built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name))
-            built["article"].append(charts.article_histogram(result, self.step, peak, color, name))
-            built["act_trace"].append(charts.activation_trace(result, trace, self.step, name))
-            built["percentiles"].append(charts.percentile_trace(result, percentiles, self.step, name))
+            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, domain, color, name, tr))
+            built["ratio"].append(charts.ratio_chart(result, ratio, self.step, name, tr))
+            built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name, tr))
+            built["article"].append(charts.article_histogram(result, self.step, peak, color, name, tr))
+            built["act_trace"].append(charts.activation_trace(result, trace, self.step, name, tr))
+            built["percentiles"].append(charts.percentile_trace(result, percentiles, self.step, name, tr))
             if time_views:
-                built["time_dist"].append(time_charts.time_ridgeline(name, result, self.step, time_grad, color))
-                built["time_heatmap"].append(time_charts.time_heatmap(name, result, time_heat, self.step))
+                built["time_dist"].append(time_charts.time_ridgeline(name, result, self.step, time_grad, color, tr))
+                built["time_heatmap"].append(time_charts.time_heatmap(name, result, time_heat, self.step, tr))
         return built
 
     def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
@@ -349,25 +357,25 @@ class Page:
         result = self.results[index]
         if result is None:
             return
-        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result, self.grad_kind, self.step)))
+        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result, self.grad_kind, self.step, language.tr())))
 
     def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
-        ready, step = self.ready, self.step
+        ready, step, tr = self.ready, self.step, language.tr()
         per_epoch = next((result.meta.get("steps_per_epoch") for _, result in ready), None)
         views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
-            "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm")],
-            "curves": lambda: [charts.learning_curve(ready, metric, step) for metric in ("loss", "acc")],
-            "act": lambda: [charts.activation_std(ready, step), *(v for v in built["act_trace"] if v is not None)],
+            "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm", tr)],
+            "curves": lambda: [charts.learning_curve(ready, metric, step, tr) for metric in ("loss", "acc")],
+            "act": lambda: [charts.activation_std(ready, step, tr), *(v for v in built["act_trace"] if v is not None)],
         }
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [view for view in built[key] if view is not None]
         views["time"] = lambda: [
-            time_charts.time_flow(ready, step),
+            time_charts.time_flow(ready, step, tr),
             *(view for key in TIME_VIEWS for view in built.get(key, []) if view is not None),
         ]
         for key, slot in self.exports.items():
-            title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind)
+            title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind, tr)
             slot.download_button(
                 "SVG",
                 data=lambda key=key, title=title: charts.to_svg(views[key](), 520 if key == "flow" else 360, title),
@@ -429,7 +437,7 @@ def controls(page: Page, comparison: Comparison) -> None:
                 _("Training step (snapshots; initialisation first)"),
                 options=steps,
                 value=ps.nearest_step(steps, wanted) if wanted is not None else steps[-1],
-                format_func=lambda step: charts.step_label(step, per_epoch),
+                format_func=functools.partial(charts.step_label, steps_per_epoch=per_epoch, tr=language.tr()),
                 key=f"step-{comparison.key()}",
             )
         elif all(result is not None for result in page.results):
@@ -458,13 +466,7 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         try:
             result, _ = result_cache().get_or_train(spec, live_callback(page, index))
         except (SpecError, DataError, OSError) as err:
-            bar.error(
-                say(
-                    message(
-                        "Cannot train this run: {error}", error=ps.plain(say(err.args[0] if err.args else str(err)))
-                    )
-                )
-            )
+            bar.error(say(message("Cannot train this run: {error}", error=ps.plain(reason(err)))))
             continue
         except (MemoryError, RuntimeError) as err:  # e.g. torch cannot allocate: say so, keep the page
             bar.error(
@@ -481,7 +483,7 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         memory().put(result)
         ps.release_memory()
         page.results[index] = result
-        page.status[index].caption(ps.status_line(result))
+        page.status[index].caption(ps.status_line(result, language.tr()))
         if any(other is None for other in page.results):  # more to train: show this run finished meanwhile
             page.draw_shared()
             page.draw_runs(only=index)
@@ -592,17 +594,17 @@ def sweep_section(comparison: Comparison, names: list[str], open_first: bool = F
             sweeps = ps.comparison_sweeps(comparison, text)
         except SpecError as err:
             st.error(
-                say(message("Cannot sweep these depths: {error}", error=ps.plain(str(err).removeprefix("depths: "))))
+                say(message("Cannot sweep these depths: {error}", error=ps.plain(reason(err).removeprefix("depths: "))))
             )
             return None
         table, missing = ps.sweep_table(sweeps, names, result_cache())
         if len(table):
             left, right = st.columns(2)
             with left:
-                chart(st.empty(), charts.sweep_chart(table, names, "test_acc"))
+                chart(st.empty(), charts.sweep_chart(table, names, "test_acc", language.tr()))
                 st.caption(_(charts.CAPTIONS["sweep_acc"]))
             with right:
-                chart(st.empty(), charts.sweep_chart(table, names, "grad_ratio"))
+                chart(st.empty(), charts.sweep_chart(table, names, "grad_ratio", language.tr()))
                 st.caption(_(charts.CAPTIONS["sweep_grad"]))
         else:
             st.info(_("No point of this sweep is in the cache yet."))
@@ -618,18 +620,20 @@ def sweep_section(comparison: Comparison, names: list[str], open_first: bool = F
 def train_sweep(view: SweepView) -> None:
     """Train the sweep's missing points, with one progress bar over all of them."""
     bar = view.progress.progress(0.0, text=_("Starting…"))
-    on_point = ps.sweep_progress(view.missing, lambda fraction, text: bar.progress(min(fraction, 1.0), text=text))
+    on_point = ps.sweep_progress(
+        view.missing, lambda fraction, text: bar.progress(min(fraction, 1.0), text=text), translate=language.tr()
+    )
     try:
         budget.check(view.missing, budget.page_budget())
     except SpecError as err:
-        view.progress.warning(say(message("Not trained: {error}", error=ps.plain(str(err)))))
+        view.progress.warning(say(message("Not trained: {error}", error=ps.plain(reason(err)))))
         return
     for sweep in view.sweeps:
         ticket = wait_for_turn(lambda text: bar.progress(0.0, text=text))
         try:
             run_sweep(sweep, result_cache(), on_point)
         except (SpecError, DataError, OSError) as err:
-            view.progress.error(say(message("Cannot train this sweep: {error}", error=ps.plain(str(err)))))
+            view.progress.error(say(message("Cannot train this sweep: {error}", error=ps.plain(reason(err)))))
             return
         finally:
             training_queue().leave(ticket)
@@ -652,6 +656,7 @@ def main() -> None:
 
     st.title(_("Vanishing Gradient Explorer"))
     tour_box = st.container()
+    places = tour_page.Places(on_tour[1] if on_tour else None)  # on the tour: its chart first, the rest folded
     if on_tour is None:
         st.markdown(
             _(
@@ -667,7 +672,7 @@ def main() -> None:
     preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
     reproduction = ps.reproduction_of(comparison)
     if on_tour is None and comparison.runs_match_preset and reproduction is None:
-        changed = comparison.changed_settings()
+        changed = comparison.changed_settings(language.tr())
         note = "  \n" + say(message("*Changed here:* {changes}.", changes=", ".join(changed))) if changed else ""
         st.info(say(message("**{title}.** {caption}", title=_(preset.title), caption=_(preset.caption))) + note)
     elif on_tour is None and reproduction is None:
@@ -681,7 +686,7 @@ def main() -> None:
     if on_tour is not None:
         tour_page.panel(tour_box, *on_tour, page.names, page.results, f"step-{comparison.key()}", show)
     controls(page, comparison)
-    places = tour_page.Places(on_tour[1] if on_tour else None)  # on the tour: its chart first, the rest folded
+    places.fold_here()
     flow_column, curves_column = st.columns([2, 3])
     with flow_column, places.place("flow"):
         shown = _(charts.FLOW_TITLES[f"{page.grad_kind}_norm"])  # the caption names the gradients on screen
@@ -722,11 +727,11 @@ def main() -> None:
     try:
         budget.check(missing, budget.page_budget())
     except SpecError as err:  # a preset over a private install's smaller budget: shown as far as cached
-        data_notes.warning(say(message("Not trained here: {error}", error=ps.plain(str(err)))), icon="⚠️")
+        data_notes.warning(say(message("Not trained here: {error}", error=ps.plain(reason(err)))), icon="⚠️")
         refused = True
     for index, result in enumerate(page.results):
         if result is not None:
-            page.status[index].caption(ps.status_line(result))
+            page.status[index].caption(ps.status_line(result, language.tr()))
             page.draw_verdicts(index)
         else:
             page.status[index].caption(_("Not in the cache: trains in a moment, live…"))
@@ -737,7 +742,7 @@ def main() -> None:
             sweep = sweep_section(comparison, page.names[built_in], open_first=places.looks_at("sweep"))
     if reproduction is not None:
         table, missing = (sweep.table, len(sweep.missing)) if sweep else (None, 0)
-        text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing)
+        text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing, language.tr())
         claim.info(text, icon=":material/menu_book:")
     sidebar()  # after the cached charts (they reach the browser first), before any training (to interrupt it)
     if sweep is not None and sweep.clicked:

@@ -10,6 +10,7 @@ from test_app import TINY, assert_clean, run_app
 
 from vg_core import budget
 from vg_core import pagestate as ps
+from vg_core.i18n import ENGLISH
 from vg_core.presets import DEFAULT_PRESET, MAX_WARNINGS, PRESETS, Comparison
 from vg_core.turns import TrainingQueue, ahead_text
 
@@ -47,7 +48,8 @@ def test_an_over_budget_link_is_refused_with_the_reason_and_the_preset_shown() -
     }
     comparison, warnings = Comparison.from_params(params)
     assert comparison == Comparison.from_preset(DEFAULT_PRESET)
-    assert any("6,000,000 training steps" in w and "200,000 allowed" in w for w in warnings), warnings
+    english = [ENGLISH.render(w) for w in warnings]
+    assert any("6,000,000 training steps" in w and "200,000 allowed" in w for w in english), english
     app = run_app({**params, "batch_size": "100", "epochs": "10"})  # within the step limit, far over in time
     assert_clean(app)
     shown = [unescaped(w.value) for w in app.warning]
@@ -80,8 +82,10 @@ def test_too_many_parameters_give_one_warning_not_sixty_four() -> None:
     params = {f"junk{i}": "x" for i in range(200)}
     comparison, warnings = Comparison.from_params(params)
     assert comparison == Comparison.from_preset(DEFAULT_PRESET)
-    assert warnings[0] == "the link has 200 parameters; only the first 64 were read."
-    assert len(warnings) == MAX_WARNINGS and warnings[-1] == f"and {65 - MAX_WARNINGS + 1} more problems."
+    assert ENGLISH.render(warnings[0]) == "the link has 200 parameters; only the first 64 were read."
+    assert (
+        len(warnings) == MAX_WARNINGS and ENGLISH.render(warnings[-1]) == f"and {65 - MAX_WARNINGS + 1} more problems."
+    )
 
 
 QUERY_KEYS = st.sampled_from(
@@ -102,7 +106,7 @@ def test_any_query_string_parses_to_a_comparison_within_budget(params) -> None:
     budget.check(comparison.specs, budget.page_budget())  # raises if over
     assert len(warnings) <= MAX_WARNINGS
     for warning in warnings:
-        assert_plain(ps.plain(warning))
+        assert_plain(ps.plain(ENGLISH.render(warning)))
 
 
 def test_the_training_queue_is_first_come_first_served_and_says_who_is_ahead() -> None:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vg_core import charts
+from vg_core.i18n import ENGLISH
 from vg_core.presets import MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison, Preset
 from vg_core.probes import PERCENTILES
 from vg_core.reproductions import REPRODUCTIONS
@@ -497,7 +498,8 @@ def test_url_parsing_names_each_bad_value() -> None:
     assert [s.depth for s in comparison.specs] == [20, 20, 20]  # the preset's depth
     assert [s.width for s in comparison.specs] == [12, 12, 12]
     assert comparison.specs[0].init == "default" and comparison.specs[1].activation == "tanh"
-    assert any(w.startswith("depth:") for w in warnings) and any(w.startswith("run1_init:") for w in warnings)
+    english = [ENGLISH.render(w) for w in warnings]
+    assert any(w.startswith("depth:") for w in english) and any(w.startswith("run1_init:") for w in english)
     assert comparison.specs[2] == PRESETS["init"].specs()[2].replace(width=12)  # run 3 is the preset's
 
 
@@ -509,14 +511,14 @@ def test_a_partial_link_keeps_the_presets_other_runs_and_off_drops_one() -> None
     assert not warnings and tweaked.specs == (rescue[0], rescue[1].replace(norm="layer"))
     assert tweaked.to_params()["run3"] == "off" and Comparison.from_params(tweaked.to_params()) == (tweaked, [])
     kept, warnings = Comparison.from_params({"preset": "rescue", "run1": "off"})
-    assert kept.specs == tuple(rescue) and warnings[0].startswith("run1:")
+    assert kept.specs == tuple(rescue) and ENGLISH.render(warnings[0]).startswith("run1:")
     view_only, warnings = Comparison.from_params({"preset": "rescue", "step": "12", "grad": "backprop"})
     assert view_only == Comparison.from_preset("rescue") and not warnings  # the page's view: not a setting
 
 
 def test_unavailable_device_falls_back_to_auto() -> None:
     comparison, warnings = Comparison.from_params({"device": "cuda"}, devices=("auto", "cpu"))
-    assert comparison.specs[0].device == "auto" and "device" in warnings[0]
+    assert comparison.specs[0].device == "auto" and "device" in ENGLISH.render(warnings[0])
 
 
 @settings(max_examples=150, deadline=None)
@@ -524,7 +526,7 @@ def test_unavailable_device_falls_back_to_auto() -> None:
 def test_url_parsing_never_raises(params) -> None:
     comparison, warnings = Comparison.from_params(params)
     assert 1 <= len(comparison.specs) <= MAX_RUNS
-    assert all(isinstance(w, str) and len(w) < 600 for w in warnings)
+    assert all(len(ENGLISH.render(w)) < 600 for w in warnings)
 
 
 @settings(max_examples=60, deadline=None)

@@ -14,6 +14,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vg_core.data import load
+from vg_core.i18n import ENGLISH
 from vg_core.models import build_model
 from vg_core.models.cnn import CNN
 from vg_core.probes import LAYER_QUANTITIES, SLOPE_FRACTION, find_layers, model_layers, probe_batch
@@ -287,7 +288,7 @@ def test_bad_family_url_values_warn_and_fall_back(key, value):
     from vg_core.presets import PRESETS, Comparison
 
     comparison, warnings = Comparison.from_params({"preset": "cnn-residual", "run1": "relu", key: value})
-    assert len(warnings) == 1 and warnings[0].startswith(f"{key}: "), warnings
+    assert len(warnings) == 1 and ENGLISH.render(warnings[0]).startswith(f"{key}: "), warnings
     assert comparison.specs[0].model == PRESETS["cnn-residual"].specs()[0].model
 
 

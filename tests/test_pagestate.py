@@ -9,7 +9,7 @@ import pytest
 
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, resolved
-from vg_core.i18n import translator
+from vg_core.i18n import ENGLISH, N_, Message, translator
 from vg_core.presets import Comparison
 from vg_core.reproductions import Finding, find
 from vg_core.spec import RunSpec, SpecError
@@ -90,13 +90,13 @@ def test_reproduction_needs_its_runs_but_not_its_shared_settings() -> None:
 
 def test_findings_wait_for_finished_runs_and_explain_failures() -> None:
     reproduction = find("glorot-init")
-    assert "every run has finished" in ps.run_findings(reproduction, [None, None])
-    assert "Depth sweep" in ps.run_findings(find("swish-depth"), [None])
+    assert "every run has finished" in ENGLISH.render(ps.run_findings(reproduction, [None, None]))
+    assert "Depth sweep" in ENGLISH.render(ps.run_findings(find("swish-depth"), [None]))
     spec = RunSpec(dataset="mnist-sample", n_train=100, activation="relu", depth=1, width=4, epochs=0)
     results = [train(spec.replace(init="lecun_normal")), train(spec.replace(init="kaiming_normal"))]
-    message = ps.run_findings(find("he-init"), results)  # depth 1: no per-layer decay to measure
-    assert isinstance(message, str) and message.startswith("These settings give no measurement")
-    assert "2 still missing" in ps.sweep_findings(find("swish-depth"), None, 2)
+    why = ps.run_findings(find("he-init"), results)  # depth 1: no per-layer decay to measure
+    assert isinstance(why, Message) and ENGLISH.render(why).startswith("These settings give no measurement")
+    assert "2 still missing" in ENGLISH.render(ps.sweep_findings(find("swish-depth"), None, 2))
 
 
 def test_claim_text_states_claim_findings_and_differences() -> None:
@@ -109,6 +109,19 @@ def test_claim_text_states_claim_findings_and_differences() -> None:
     assert "width 16 (preset: 1000)" in text
     closed = ps.claim_text(find("swish-depth"), Comparison.from_preset("swish-depth"), [None, None], None)
     assert "open the Depth sweep section" in closed
+
+
+def test_claim_text_in_indonesian() -> None:
+    """The claim, the note, the findings (labels, expectations, numbers) and the changed settings translated."""
+    indonesian, reproduction = translator("id"), find("ioffe-bn")
+    comparison, _ = Comparison.from_params({"preset": "ioffe-bn", "width": "16"})
+    finding = Finding(N_("batch norm: {layer}'s median sigmoid input, the same"), 0.05, N_("holds (< {held})"), True)
+    finding = Finding(finding.label, 0.05, finding.expected, True, {"layer": "fc3", "held": 0.1})
+    text = ps.reproduction_text(reproduction, comparison.changed_settings(indonesian), [finding], False, indonesian)
+    assert indonesian.gettext(reproduction.claim) in text and indonesian.gettext(reproduction.note) in text
+    assert reproduction.claim not in text and "0,05" in text and "0,1" in text and "fc3" in text
+    assert finding.text == "✓ batch norm: fc3's median sigmoid input, the same: 0.05 (claim: holds (< 0.1))"
+    assert "width 16 (di preset: 100)" in text
 
 
 def test_sweep_depths_are_checked_in_plain_words() -> None:
@@ -180,11 +193,12 @@ def test_result_memory_is_a_bounded_lru(isolated_cache: Path) -> None:
 def test_status_and_verdict_lines(isolated_cache: Path) -> None:
     spec = RunSpec(dataset="mnist-sample", n_train=100, activation="sigmoid", depth=3, width=8, epochs=1)
     result = train(spec.replace(batch_size=50))
-    assert ps.status_line(result).startswith("complete · mnist-sample 100 train")
+    assert ps.status_line(result).startswith("complete · mnist-sample 100 train / 1,000 test · cpu · trained in ")
+    assert ps.status_line(result, translator("id")).startswith("selesai · mnist-sample 100 latih / 1.000 uji · cpu")
     lines = ps.verdict_lines(result)
-    assert lines[0].startswith(":orange[⚠] ") and "toward the input" in lines[0] and "∂L/∂W" in lines[0]
+    assert lines[0].startswith(":orange[⚠] ") and "toward the input" in lines[0] and ps.plain("∂L/∂W") in lines[0]
     backprop = ps.verdict_lines(result, "grad_out", 0, translator("id"))  # the page's view, step and language
-    assert "∂L/∂z" in backprop[0] and "langkah 0" in backprop[0]
+    assert ps.plain("∂L/∂z") in backprop[0] and "langkah 0" in backprop[0]
     result.meta["status"] = "running"
     assert ps.verdict_lines(result)[-1].startswith(":gray[•] Test accuracy so far")
 
@@ -194,7 +208,7 @@ def test_view_round_trips_through_the_url_and_warns_on_bad_values() -> None:
         assert ps.View.from_params(view.to_params(), "weight_grad") == (view, [])
     assert ps.View.from_params({}, "grad_out") == (ps.View(None, "grad_out"), [])
     view, warnings = ps.View.from_params({"step": "-3", "grad": "<b>"}, "grad_out")
-    assert view == ps.View(None, "grad_out") and [w.split(":")[0] for w in warnings] == ["step", "grad"]
+    assert view == ps.View(None, "grad_out") and [ENGLISH.render(w).split(":")[0] for w in warnings] == ["step", "grad"]
     assert ps.nearest_step([0, 4, 8], 5) == 4 and ps.nearest_step([4, 8], 1) == 4
     assert ps.nearest_step([0, 4], None) is None
 

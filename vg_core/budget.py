@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .i18n import N_, Message, message, plural_message
 from .spec import RunSpec, SpecError
 from .train import INIT_TRAIN_EVAL, snapshot_schedule, steps_per_epoch
 
@@ -104,24 +105,28 @@ def check(specs: Sequence[RunSpec], budget: Budget) -> float:
     for spec in specs:
         steps = total_steps(spec)
         if steps > budget.max_steps:
-            raise SpecError(
-                f"epochs/batch_size: {spec.label} takes {steps:,} training steps, more than the {budget.max_steps:,} "
-                "allowed here; use a larger batch, fewer epochs or fewer samples"
+            text = N_(
+                "{name}: {label} takes {steps:,d} training steps, more than the {limit:,d} allowed here; "
+                "use a larger batch, fewer epochs or fewer samples"
             )
+            values = {"label": spec.label, "steps": steps, "limit": budget.max_steps}
+            raise SpecError(message(text, name="epochs/batch_size", **values))
     seconds = sum(estimated_seconds(spec) for spec in specs)
     if seconds > budget.seconds:
-        what = "this run" if len(specs) == 1 else f"these {len(specs)} runs"
-        raise SpecError(
-            f"budget: {what} would take about {duration(seconds)} on a 2-core CPU, over the {duration(budget.seconds)} "
-            f"allowed here ({budget.setting}); use fewer epochs, samples, layers or units, or a larger batch"
+        what = plural_message("this run", "these {n:d} runs", len(specs))
+        text = N_(
+            "{name}: {what} would take about {took} on a 2-core CPU, over the {limit} allowed here ({setting}); "
+            "use fewer epochs, samples, layers or units, or a larger batch"
         )
+        values = {"what": what, "took": duration(seconds), "limit": duration(budget.seconds)}
+        raise SpecError(message(text, name="budget", setting=budget.setting, **values))
     return seconds
 
 
-def duration(seconds: float) -> str:
+def duration(seconds: float) -> Message:
     """'45 s', '12 min', '3.5 h'."""
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return message("{n:.0f} s", n=seconds)
     if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return message("{n:.0f} min", n=seconds / 60)
+    return message("{n:.1f} h", n=seconds / 3600)

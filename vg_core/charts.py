@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from .i18n import N_
+from .i18n import ENGLISH, N_, Translator, message
 from .probes import PERCENTILES, POOLED_LAYER
 from .results import RunResult
 from .spec import RECURRENT, RunSpec
@@ -201,12 +201,12 @@ def snapshot_at(result: RunResult, step: int | None) -> int:
     return earlier[-1] if earlier else steps[0]
 
 
-def step_label(step: int, steps_per_epoch: int | None) -> str:
+def step_label(step: int, steps_per_epoch: int | None, tr: Translator = ENGLISH) -> str:
     if step == 0:
-        return "initialisation"
+        return tr.gettext(N_("initialisation"))
     if not steps_per_epoch:
-        return f"step {step}"
-    return f"step {step} (epoch {step / steps_per_epoch:.2f})"
+        return tr.render(message("step {step:d}", step=step))
+    return tr.render(message("step {step:d} (epoch {epoch:.2f})", step=step, epoch=step / steps_per_epoch))
 
 
 def _layer_axis(names: Sequence[str], title: str | None = "layer", most: int = MAX_LAYER_LABELS) -> alt.Axis:
@@ -274,7 +274,7 @@ def _layer_values(name: str, result: RunResult, step: int | None, quantity: str)
     return part.assign(run=name, layer_name=labels)[["run", "layer", "layer_name", "value"]]
 
 
-def not_drawn(runs: Runs, step: int | None, quantity: str) -> list[str]:
+def not_drawn(runs: Runs, step: int | None, quantity: str, tr: Translator = ENGLISH) -> list[str]:
     """Why a run has layers missing from a per-layer log chart at `step`: one line per such run."""
     lines = []
     for name, result in runs:
@@ -286,12 +286,17 @@ def not_drawn(runs: Runs, step: int | None, quantity: str) -> list[str]:
             continue
         at, diverged = snapshot_at(result, step), result.diverged_at_step
         if diverged is not None and at >= diverged:
-            why = f"NaN: diverged at step {diverged:,}"
+            why = tr.render(message("NaN: diverged at step {step:,d}", step=int(diverged)))
         elif len(values) and (values[np.isfinite(values)] == 0).any():
-            why = "exactly 0, which a log scale cannot show"
+            why = tr.gettext(N_("exactly 0, which a log scale cannot show"))
         else:
-            why = "NaN or infinite"
-        count = "no layer drawn" if drawn == 0 else f"{expected - drawn} of {expected} layers not drawn"
+            why = tr.gettext(N_("NaN or infinite"))
+        if drawn == 0:
+            count = tr.gettext(N_("no layer drawn"))
+        else:
+            count = tr.render(
+                message("{missing:d} of {expected:d} layers not drawn", missing=expected - drawn, expected=expected)
+            )
         lines += [f"{name}: {count}", f"   ({why})"]
     return lines
 
@@ -339,13 +344,16 @@ FLOW_TITLES = {
 }
 
 
-def gradient_flow(runs: Runs, step: int | None, quantity: str = "weight_grad_norm") -> alt.LayerChart:
+def gradient_flow(
+    runs: Runs, step: int | None, quantity: str = "weight_grad_norm", tr: Translator = ENGLISH
+) -> alt.LayerChart:
     """Per-layer gradient norm, log scale, one line per run; sigmoid's (1/4)^k guide; a note on runs not drawn."""
-    title = FLOW_TITLES[quantity]
+    title = tr.gettext(FLOW_TITLES[quantity])
     frame = gradient_flow_frame(runs, step, quantity)
     floor = float(frame["value"].min()) / 10 if len(frame) else 0.0
     guide = sigmoid_guide(runs, step, quantity, floor)
-    return _layer_lines(frame, guide, runs, "layer (input → output)", title, ("norm", ".3e"), 50, quantity, step)
+    x_title = tr.gettext(N_("layer (input → output)"))
+    return _layer_lines(frame, guide, runs, x_title, title, (tr.gettext(N_("norm")), ".3e"), 50, quantity, step, tr)
 
 
 def _layer_lines(
@@ -358,6 +366,7 @@ def _layer_lines(
     point_size: int,
     quantity: str,
     step: int | None,
+    tr: Translator = ENGLISH,
 ) -> alt.LayerChart:
     """One value per layer on a log y scale, one line per run (gradient flow, activation std), a dotted theory
     guide per run where one applies, and a note naming the runs (or layers) the log scale cannot show."""
@@ -397,7 +406,7 @@ def _layer_lines(
             .mark_line(strokeDash=[2, 3], strokeWidth=1.5, opacity=0.8)
             .encode(x=x, y=y, color=alt.Color("run:N", scale=color_scale(names), legend=None), detail="run:N")
         )
-    missing = not_drawn(runs, step, quantity)  # said above the plot, where no line can hide it
+    missing = not_drawn(runs, step, quantity, tr)  # said above the plot, where no line can hide it
     title = (
         alt.TitleParams(
             missing[0], subtitle=missing[1:], anchor="start", fontSize=12, fontWeight="normal", color=NOTE_COLOR
@@ -435,7 +444,7 @@ def _curve_frames(runs: Runs) -> tuple[pd.DataFrame, pd.DataFrame]:
     return history_frame, _finite(batch_frame, "value")
 
 
-def learning_curve(runs: Runs, metric: str, step: int | None = None) -> alt.Chart:
+def learning_curve(runs: Runs, metric: str, step: int | None = None, tr: Translator = ENGLISH) -> alt.Chart:
     """metric 'loss' (log y, with the smoothed batch loss) or 'acc'; train dashed, test solid."""
     names = [name for name, _ in runs]
     history, batches = _curve_frames(runs)
@@ -445,13 +454,16 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None) -> alt.Char
     is_loss = metric == "loss"
     y = alt.Y(
         "value:Q",
-        title="loss (cross-entropy)" if is_loss else "accuracy",
+        title=tr.gettext(N_("loss (cross-entropy)") if is_loss else N_("accuracy")),
         scale=alt.Scale(type="log") if is_loss else alt.Scale(domain=[0, 1]),
         axis=_log_axis(history["value"] if len(history) else []) if is_loss else alt.Axis(format="%"),
     )
     total = max([int(result.meta.get("total_steps") or 0) for _, result in runs] + [1])
     x = alt.X(
-        "step:Q", title="training step", scale=alt.Scale(domain=[0, total], nice=False), axis=alt.Axis(format=",d")
+        "step:Q",
+        title=tr.gettext(N_("training step")),
+        scale=alt.Scale(domain=[0, total], nice=False),
+        axis=alt.Axis(format=",d"),
     )
     lines = (
         alt.Chart(history)
@@ -463,7 +475,12 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None) -> alt.Char
             strokeDash=alt.StrokeDash(
                 "split:N", scale=alt.Scale(domain=["train", "test"], range=[[4, 3], [1, 0]]), legend=None
             ),
-            tooltip=["run", "split", "epoch", alt.Tooltip("value:Q", format=".4g", title=metric)],
+            tooltip=[
+                "run",
+                "split",
+                "epoch",
+                alt.Tooltip("value:Q", format=".4g", title=tr.gettext(N_("loss") if is_loss else N_("accuracy"))),
+            ],
         )
     )
     layers: list[alt.Chart] = []
@@ -475,8 +492,8 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None) -> alt.Char
     if step is not None:
         layers.append(_step_rule(step))
     if not any(len(result.steps) for _, result in runs):
-        layers.append(_note(["Not trained (0 epochs): the dots at step 0 are the untrained networks."]))
-    title = "Loss" if is_loss else "Accuracy"
+        layers.append(_note([tr.gettext(N_("Not trained (0 epochs): the dots at step 0 are the untrained networks."))]))
+    title = tr.gettext(N_("Loss") if is_loss else N_("Accuracy"))
     return _fit_x(alt.layer(*layers, title=title).properties(height=200))
 
 
@@ -542,7 +559,7 @@ def ridge_frame(result: RunResult, quantity: str, step: int | None) -> pd.DataFr
     return frame[keep.fillna(False)].reset_index(drop=True)
 
 
-def _side_labels(result: RunResult, step: int | None, quantity: str, kind: str) -> pd.DataFrame:
+def _side_labels(result: RunResult, step: int | None, quantity: str, kind: str, tr: Translator) -> pd.DataFrame:
     """One text per layer for the right edge: the share of exact zeros, or the saturated/dead share."""
     at = snapshot_at(result, step)
     stats = result.layer_stats
@@ -555,13 +572,26 @@ def _side_labels(result: RunResult, step: int | None, quantity: str, kind: str) 
             for name in ("zeros", "nan", "inf")
         )
         share = zeros / (counted + extra).replace(0, np.nan)
-        texts = share.map(lambda v: f"{v:.0%} zero" if np.isfinite(v) and v >= 0.005 else "")
+        texts = share.map(
+            lambda v: tr.render(message("{share:.0%} zero", share=v)) if np.isfinite(v) and v >= 0.005 else ""
+        )
     else:
         word = run_stuck_word(result)
         stuck = at_step[at_step["quantity"] == "saturated_or_dead"].set_index("layer")["value"]
-        texts = stuck.map(lambda v: f"{v:.0%} {word}" if np.isfinite(v) and word else "")
+        shown = tr.gettext(word) if word else ""
+        texts = stuck.map(
+            lambda v: tr.render(message("{share:.0%} {word}", share=v, word=shown)) if np.isfinite(v) and word else ""
+        )
     frame = texts.rename("text").reset_index()
     return frame.assign(y=frame["layer"].astype(float) - 0.35)
+
+
+RIDGE_X_TITLES = {  # a ridgeline's x axis per quantity
+    "weight_grad": "log₁₀ |∂L/∂W|",
+    "grad_out": N_("log₁₀ |∂L/∂z| (back-propagated)"),
+    "activation": N_("activation value"),
+    "pre_activation": N_("pre-activation value"),
+}
 
 
 def ridgeline(
@@ -571,6 +601,7 @@ def ridgeline(
     x_domain: tuple[float, float],
     color: str,
     title: str | None = None,
+    tr: Translator = ENGLISH,
 ) -> alt.LayerChart:
     """One row per layer (fc1 on top) of the distribution of `quantity` at `step`.
 
@@ -581,12 +612,7 @@ def ridgeline(
     n_layers = layer_count(result, quantity)
     names = result.layer_names[:n_layers] or [layer_label([], n_layers)]
     frame = frame.assign(layer_name=[layer_label(names, int(layer)) for layer in frame["layer"]])
-    x_title = {
-        "weight_grad": "log₁₀ |∂L/∂W|",
-        "grad_out": "log₁₀ |∂L/∂z| (back-propagated)",
-        "activation": "activation value",
-        "pre_activation": "pre-activation value",
-    }[quantity]
+    x_title = tr.gettext(RIDGE_X_TITLES[quantity])
     x = alt.X("bin_start:Q", title=x_title, scale=alt.Scale(domain=list(x_domain), nice=False, clamp=True))
     y_axis = _layer_axis(names, None, most=n_layers)  # one row per layer: every row has room for its name
     y_scale = alt.Scale(domain=[1.0 - RIDGE_OVERLAP, n_layers + 0.25], reverse=True, nice=False, zero=False)
@@ -604,15 +630,15 @@ def ridgeline(
             y2="top:Q",
             detail="layer:N",
             tooltip=[
-                alt.Tooltip("layer_name:N", title="layer"),
-                alt.Tooltip("bin_start:Q", format=".2f", title="from"),
-                alt.Tooltip("bin_end:Q", format=".2f", title="to"),
-                alt.Tooltip("count:Q", format=","),
-                alt.Tooltip("share:Q", format=".1%"),
+                alt.Tooltip("layer_name:N", title=tr.gettext(N_("layer"))),
+                alt.Tooltip("bin_start:Q", format=".2f", title=tr.gettext(N_("from"))),
+                alt.Tooltip("bin_end:Q", format=".2f", title=tr.gettext(N_("to"))),
+                alt.Tooltip("count:Q", format=",", title=tr.gettext(N_("count"))),
+                alt.Tooltip("share:Q", format=".1%", title=tr.gettext(N_("share"))),
             ],
         )
     )
-    labels = _side_labels(result, step, quantity, "zeros" if is_grad else "stuck")
+    labels = _side_labels(result, step, quantity, "zeros" if is_grad else "stuck", tr)
     text = (
         alt.Chart(labels)
         .mark_text(align="right", baseline="middle", dx=-2, fontSize=11, color="#555")
@@ -623,26 +649,28 @@ def ridgeline(
     height = ROW_HEIGHT * (n_layers + RIDGE_OVERLAP - 0.75)
     parts: list[alt.Chart] = [ridges, text]
     if not (frame["count"] > 0).any():
-        parts.append(_note([empty_reason(result, quantity, step)]))
+        parts.append(_note([empty_reason(result, quantity, step, tr)]))
     return _fit_x(alt.layer(*parts, title=title or "").properties(height=height))
 
 
-def empty_reason(result: RunResult, quantity: str, step: int | None) -> str:
+def empty_reason(result: RunResult, quantity: str, step: int | None, tr: Translator = ENGLISH) -> str:
     """Why `result` has nothing to draw for `quantity` at `step`, in a few words."""
     at, diverged = snapshot_at(result, step), result.diverged_at_step
     if diverged is not None and at >= diverged:
-        return f"Nothing to draw: the values are NaN (diverged at step {diverged:,})."
+        return tr.render(
+            message("Nothing to draw: the values are NaN (diverged at step {step:,d}).", step=int(diverged))
+        )
     if not result.snapshot_steps:
-        return "Nothing recorded yet."
+        return tr.gettext(N_("Nothing recorded yet."))
     stats = result.layer_stats
     at_step = stats[(stats["step"] == at) & (stats["layer"] > 0)]
     zeros = at_step[at_step["quantity"] == f"{quantity}_zeros"]["value"]
     bad = at_step[at_step["quantity"].isin([f"{quantity}_nan", f"{quantity}_inf", "act_nan"])]["value"]
     if quantity != "activation" and len(zeros) and zeros.sum() > 0 and not bad.sum():
-        return "Nothing to draw: every value is exactly 0 (no gradient reaches these layers)."
+        return tr.gettext(N_("Nothing to draw: every value is exactly 0 (no gradient reaches these layers)."))
     if bad.sum() > 0:
-        return "Nothing to draw: the values are NaN or infinite."
-    return "Nothing to draw at this step."
+        return tr.gettext(N_("Nothing to draw: the values are NaN or infinite."))
+    return tr.gettext(N_("Nothing to draw at this step."))
 
 
 # ---------------------------------------------------------------- over training: layer x step heatmap
@@ -676,7 +704,11 @@ def heatmap_domain(runs: Runs) -> tuple[float, float]:
 
 
 def gradient_heatmap(
-    result: RunResult, color_domain: tuple[float, float], step: int | None = None, title: str | None = None
+    result: RunResult,
+    color_domain: tuple[float, float],
+    step: int | None = None,
+    title: str | None = None,
+    tr: Translator = ENGLISH,
 ) -> alt.LayerChart:
     frame = heatmap_frame(result)
     n_layers = len(result.layer_names)
@@ -687,7 +719,11 @@ def gradient_heatmap(
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("step_start:Q", title="training step", scale=alt.Scale(domain=[0, max(total, 1)], nice=False)),
+            x=alt.X(
+                "step_start:Q",
+                title=tr.gettext(N_("training step")),
+                scale=alt.Scale(domain=[0, max(total, 1)], nice=False),
+            ),
             x2="step_end:Q",
             y=alt.Y(
                 "layer:O",
@@ -703,9 +739,9 @@ def gradient_heatmap(
                 legend=alt.Legend(orient="bottom", gradientLength=160),
             ),
             tooltip=[
-                alt.Tooltip("layer_name:N", title="layer"),
-                alt.Tooltip("step_start:Q", title="from step"),
-                alt.Tooltip("step_end:Q", title="to step"),
+                alt.Tooltip("layer_name:N", title=tr.gettext(N_("layer"))),
+                alt.Tooltip("step_start:Q", title=tr.gettext(N_("from step"))),
+                alt.Tooltip("step_end:Q", title=tr.gettext(N_("to step"))),
                 alt.Tooltip("log_norm:Q", format=".2f"),
             ],
         )
@@ -714,14 +750,14 @@ def gradient_heatmap(
     if step is not None and step > 0:
         layers.append(_step_rule(step).mark_rule(color="#d62728", strokeWidth=2))
     if frame.empty:
-        layers.append(_note([heatmap_empty_reason(result)]))
+        layers.append(_note([heatmap_empty_reason(result, tr)]))
     return _fit_x(alt.layer(*layers, title=title or "").properties(height=ROW_HEIGHT * n_layers))
 
 
-def heatmap_empty_reason(result: RunResult) -> str:
+def heatmap_empty_reason(result: RunResult, tr: Translator = ENGLISH) -> str:
     if result.layer_steps.empty:
-        return "Not trained (0 epochs): no training step to show."
-    return "Nothing to draw: every step's gradient norm is 0, NaN or infinite."
+        return tr.gettext(N_("Not trained (0 epochs): no training step to show."))
+    return tr.gettext(N_("Nothing to draw: every step's gradient norm is 0, NaN or infinite."))
 
 
 # ---------------------------------------------------------------- the article's pooled signed histogram
@@ -750,7 +786,7 @@ def signed_outside(result: RunResult, step: int | None) -> int:
 
 
 def article_histogram(
-    result: RunResult, step: int | None, y_max: float, color: str, title: str | None = None
+    result: RunResult, step: int | None, y_max: float, color: str, title: str | None = None, tr: Translator = ENGLISH
 ) -> alt.Chart:
     frame = article_frame(result, step)
     frame = frame[frame["count"] > 0]
@@ -758,37 +794,39 @@ def article_histogram(
         alt.Chart(frame)
         .mark_rect(color=color, opacity=0.7)
         .encode(
-            x=alt.X("bin_start:Q", title="gradient value", scale=alt.Scale(domain=[-1, 1], nice=False)),
+            x=alt.X("bin_start:Q", title=tr.gettext(N_("gradient value")), scale=alt.Scale(domain=[-1, 1], nice=False)),
             x2="bin_end:Q",
             y=alt.Y(
                 "count:Q",
-                title="frequency (log)",
+                title=tr.gettext(N_("frequency (log)")),
                 scale=alt.Scale(type="log", domain=[0.5, y_max * 2]),
                 axis=_log_axis([0.5, y_max * 2]),
             ),
             y2="base:Q",
             tooltip=[
-                alt.Tooltip("bin_start:Q", format=".2f", title="from"),
-                alt.Tooltip("bin_end:Q", format=".2f", title="to"),
-                alt.Tooltip("count:Q", format=","),
+                alt.Tooltip("bin_start:Q", format=".2f", title=tr.gettext(N_("from"))),
+                alt.Tooltip("bin_end:Q", format=".2f", title=tr.gettext(N_("to"))),
+                alt.Tooltip("count:Q", format=",", title=tr.gettext(N_("count"))),
             ],
         )
     )
     parts: list[alt.Chart] = [bars]
     if frame.empty:
-        parts.append(_note([empty_reason(result, "weight_grad", step)]))
+        parts.append(_note([empty_reason(result, "weight_grad", step, tr)]))
     return _fit_x(alt.layer(*parts, title=title or "").properties(height=200))
 
 
 # ---------------------------------------------------------------- activations: per layer, and over training
 
 
-def activation_std(runs: Runs, step: int | None) -> alt.LayerChart:
+def activation_std(runs: Runs, step: int | None, tr: Translator = ENGLISH) -> alt.LayerChart:
     """Each hidden layer's activation std at `step`, log y, one line per run (He et al. 2015, figure 2's view),
     with He's per-layer prediction dotted for plain ReLU runs."""
     frame = gradient_flow_frame(runs, step, "act_std")
-    title = "hidden layer (input → output)"
-    return _layer_lines(frame, he_guide(runs, step), runs, title, "activation std", ("std", ".3g"), 40, "act_std", step)
+    x_title, y_title = tr.gettext(N_("hidden layer (input → output)")), tr.gettext(N_("activation std"))
+    return _layer_lines(
+        frame, he_guide(runs, step), runs, x_title, y_title, (tr.gettext(N_("std")), ".3g"), 40, "act_std", step, tr
+    )
 
 
 def trace_layers(depth: int, most: int = TRACE_LAYERS) -> list[int]:
@@ -830,12 +868,12 @@ def activation_trace_domain(runs: Runs) -> tuple[float, float]:
     return (low, high) if high > low else (low - 1, high + 1)
 
 
-def _training_steps(result: RunResult, frame: pd.DataFrame) -> alt.X:
+def _training_steps(result: RunResult, frame: pd.DataFrame, tr: Translator) -> alt.X:
     """The x axis of a view over training: the step on a symlog scale, so the early snapshots show."""
     total = int(result.meta.get("total_steps") or (frame["step"].max() if len(frame) else 0))
     return alt.X(
         "step:Q",
-        title="training step (symlog)",
+        title=tr.gettext(N_("training step (symlog)")),
         scale=alt.Scale(type="symlog", domain=[0, max(total, 1)], nice=False),
         axis=alt.Axis(
             values=[0, *(10**k for k in range(7) if 10**k < total), max(total, 1)],
@@ -845,7 +883,11 @@ def _training_steps(result: RunResult, frame: pd.DataFrame) -> alt.X:
 
 
 def activation_trace(
-    result: RunResult, y_domain: tuple[float, float], step: int | None = None, title: str | None = None
+    result: RunResult,
+    y_domain: tuple[float, float],
+    step: int | None = None,
+    title: str | None = None,
+    tr: Translator = ENGLISH,
 ) -> alt.LayerChart:
     """One run's hidden-layer activations over training: mean (line) and ± std (band), one colour per layer
     (Glorot & Bengio 2010, figure 2's view); x is the training step on a symlog axis, so the early snapshots show."""
@@ -858,12 +900,13 @@ def activation_trace(
             orient="bottom", title=None, labelExpr=_names_expr(result.layer_names), columns=3, symbolOpacity=1
         ),
     )
-    x = _training_steps(result, frame)
+    x = _training_steps(result, frame, tr)
     y_scale = alt.Scale(domain=list(y_domain), nice=False)
-    y = alt.Y("mean:Q", title="activation mean ± std", scale=y_scale)
+    y_title = tr.gettext(N_("activation mean ± std"))
+    y = alt.Y("mean:Q", title=y_title, scale=y_scale)
     base = alt.Chart(frame)
     band = base.mark_area(opacity=0.15).encode(
-        x=x, y=alt.Y("low:Q", scale=y_scale, title="activation mean ± std"), y2="high:Q", color=color
+        x=x, y=alt.Y("low:Q", scale=y_scale, title=y_title), y2="high:Q", color=color
     )
     lines = base.mark_line(point=alt.OverlayMarkDef(size=20)).encode(
         x=x,
@@ -881,7 +924,7 @@ def activation_trace(
     if step is not None and step > 0:
         layers_drawn.append(_step_rule(step))
     if frame.empty:
-        layers_drawn.append(_note([empty_reason(result, "activation", step)]))
+        layers_drawn.append(_note([empty_reason(result, "activation", step, tr)]))
     return _fit_x(alt.layer(*layers_drawn, title=title or "").properties(height=220))
 
 
@@ -920,20 +963,26 @@ def percentile_domain(runs: Runs) -> tuple[float, float]:
 
 
 def percentile_trace(
-    result: RunResult, y_domain: tuple[float, float], step: int | None = None, title: str | None = None
+    result: RunResult,
+    y_domain: tuple[float, float],
+    step: int | None = None,
+    title: str | None = None,
+    tr: Translator = ENGLISH,
 ) -> alt.LayerChart:
     """One run's last-hidden-layer pre-activation over training as its 15th, 50th and 85th percentiles
     (Ioffe & Szegedy 2015, figure 1 b and c); x is the training step on a symlog axis."""
     frame = percentile_frame(result)
-    layer = frame["layer_name"].iloc[0] if len(frame) else "last hidden layer"
-    labels = {q: f"{q}th percentile" for q in PERCENTILES}
+    layer = frame["layer_name"].iloc[0] if len(frame) else tr.gettext(N_("last hidden layer"))
+    labels = {q: tr.render(message("{q:d}th percentile", q=q)) for q in PERCENTILES}
     lines = (
         alt.Chart(frame.assign(label=frame["percentile"].map(labels)))
         .mark_line(point=alt.OverlayMarkDef(size=20))
         .encode(
-            x=_training_steps(result, frame),
+            x=_training_steps(result, frame, tr),
             y=alt.Y(
-                "value:Q", title=f"{layer}: activation's input", scale=alt.Scale(domain=list(y_domain), nice=False)
+                "value:Q",
+                title=tr.render(message("{layer}: activation's input", layer=layer)),
+                scale=alt.Scale(domain=list(y_domain), nice=False),
             ),
             color=alt.Color(
                 "label:N",
@@ -958,7 +1007,7 @@ def percentile_trace(
     if step is not None and step > 0:
         layers_drawn.append(_step_rule(step))
     if frame.empty:
-        layers_drawn.append(_note([empty_reason(result, "pre_activation", step)]))
+        layers_drawn.append(_note([empty_reason(result, "pre_activation", step, tr)]))
     return _fit_x(alt.layer(*layers_drawn, title=title or "").properties(height=220))
 
 
@@ -993,15 +1042,22 @@ def ratio_domain(runs: Runs) -> tuple[float, float]:
 
 
 def ratio_chart(
-    result: RunResult, y_domain: tuple[float, float], step: int | None = None, title: str | None = None
+    result: RunResult,
+    y_domain: tuple[float, float],
+    step: int | None = None,
+    title: str | None = None,
+    tr: Translator = ENGLISH,
 ) -> alt.LayerChart:
     """One run's update ÷ weight (solid) and gradient ÷ weight (dashed) per traced layer over training, log y,
     with the 1e-3 rule of thumb as a grey line."""
     frame = ratio_frame(result)
     layers = trace_layers(len(result.layer_names))
-    x = _training_steps(result, frame)
+    x = _training_steps(result, frame, tr)
     y = alt.Y(
-        "value:Q", title="ratio (log)", scale=alt.Scale(type="log", domain=list(y_domain)), axis=_log_axis(y_domain)
+        "value:Q",
+        title=tr.gettext(N_("ratio (log)")),
+        scale=alt.Scale(type="log", domain=list(y_domain)),
+        axis=_log_axis(y_domain),
     )
     lines = (
         alt.Chart(frame)
@@ -1031,9 +1087,9 @@ def ratio_chart(
         parts.append(_step_rule(step))
     if frame.empty:
         reason = (
-            "Not trained (0 epochs): no update yet."
+            tr.gettext(N_("Not trained (0 epochs): no update yet."))
             if result.layer_steps.empty
-            else empty_reason(result, "weight_grad", step)
+            else empty_reason(result, "weight_grad", step, tr)
         )
         parts.append(_note([reason]))
     return _fit_x(alt.layer(*parts, title=title or "").properties(height=220))
@@ -1042,7 +1098,7 @@ def ratio_chart(
 # ---------------------------------------------------------------- depth sweep (all runs, against depth)
 
 
-def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str) -> alt.LayerChart:
+def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str, tr: Translator = ENGLISH) -> alt.LayerChart:
     """metric 'test_acc' (linear 0..1) or 'grad_ratio' (log; at init solid, after training dashed) against depth,
     one line per run; `table` is vg_core.sweep's table with a `run` column naming each point's run."""
     color = alt.Color(
@@ -1053,15 +1109,16 @@ def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str) -> alt.L
     depths = sorted(int(d) for d in table["depth"].unique()) if len(table) else [1]
     x = alt.X(
         "depth:Q",
-        title="hidden layers",
+        title=tr.gettext(N_("hidden layers")),
         scale=alt.Scale(domain=[min(depths), max(depths)] if len(depths) > 1 else [0, depths[0] + 1], nice=False),
         axis=alt.Axis(values=depths, format="d"),
     )
     if metric == "test_acc":
         frame = _finite(table[["run", "depth", "test_acc"]].rename(columns={"test_acc": "value"}), "value")
         frame = frame.assign(when="after training")
-        y = alt.Y("value:Q", title="test accuracy", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
-        title, tip = "Test accuracy against depth", alt.Tooltip("value:Q", format=".1%", title="test accuracy")
+        accuracy = tr.gettext(N_("test accuracy"))
+        y = alt.Y("value:Q", title=accuracy, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"))
+        title, tip = tr.gettext(N_("Test accuracy against depth")), alt.Tooltip("value:Q", format=".1%", title=accuracy)
     else:
         long = table.melt(id_vars=["run", "depth"], value_vars=["grad_ratio_init", "grad_ratio_final"], var_name="when")
         long["when"] = long["when"].map({"grad_ratio_init": "at initialisation", "grad_ratio_final": "after training"})
@@ -1069,11 +1126,12 @@ def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str) -> alt.L
         frame = frame[frame["value"] > 0]
         y = alt.Y(
             "value:Q",
-            title="first ÷ last hidden layer (gradient norm)",
+            title=tr.gettext(N_("first ÷ last hidden layer (gradient norm)")),
             scale=alt.Scale(type="log"),
             axis=_log_axis(frame["value"]),
         )
-        title, tip = "Gradient ratio against depth", alt.Tooltip("value:Q", format=".3g", title="first ÷ last hidden")
+        title = tr.gettext(N_("Gradient ratio against depth"))
+        tip = alt.Tooltip("value:Q", format=".3g", title=tr.gettext(N_("first ÷ last hidden")))
     chart = (
         alt.Chart(frame.sort_values(["run", "depth"]), title=title)
         .mark_line(point=alt.OverlayMarkDef(size=50))
@@ -1117,8 +1175,13 @@ def to_svg(views: Sequence[alt.TopLevelMixin], width: int = 360, title: str = ""
     return vlc.vegalite_to_svg(side_by_side(views, width, title).to_dict())
 
 
-def export_title(section: str, step: int | None, steps_per_epoch: int | None, grad_kind: str) -> str:
+def export_title(
+    section: str, step: int | None, steps_per_epoch: int | None, grad_kind: str, tr: Translator = ENGLISH
+) -> str:
     """The heading of an exported view: what it is, at which step, and which gradients."""
-    gradients = "weight gradients ∂L/∂W" if grad_kind == "weight_grad" else "back-propagated gradients ∂L/∂z"
-    when = "each run's last snapshot" if step is None else step_label(step, steps_per_epoch)
-    return f"{section}\nat {when} · {gradients}"
+    if grad_kind == "weight_grad":
+        gradients = tr.gettext(N_("weight gradients ∂L/∂W"))
+    else:
+        gradients = tr.gettext(N_("back-propagated gradients ∂L/∂z"))
+    when = tr.gettext(N_("each run's last snapshot")) if step is None else step_label(step, steps_per_epoch, tr)
+    return section + "\n" + tr.render(message("at {when} · {gradients}", when=when, gradients=gradients))

@@ -290,7 +290,9 @@ def command_reproduce(args: argparse.Namespace) -> int:
         shown = format_compare(results)
     if args.json:
         _emit(
-            json_safe({"slug": reproduction.slug, "claim": reproduction.claim, "findings": [vars(f) for f in findings]})
+            json_safe(
+                {"slug": reproduction.slug, "claim": reproduction.claim, "findings": [f.to_dict() for f in findings]}
+            )
         )
     else:
         print(f"{reproduction.title}\nclaim: {reproduction.claim}\n{reproduction.note}\n\n{shown}\n")

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .i18n import N_
 from .idx import IdxError, read_idx
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -123,7 +124,9 @@ def load_raw(name: str) -> RawSplit:
         except DataError:
             _mnist_failed_at[:] = [time.monotonic()]
     if name == "mnist":
-        notice = "MNIST could not be downloaded (no internet connection?); using the 5,000-digit mnist-sample instead."
+        notice = N_(
+            "MNIST could not be downloaded (no internet connection?); using the 5,000-digit mnist-sample instead."
+        )
         return RawSplit(**{**_read(MNIST_STAND_IN).__dict__, "notice": notice})
     return _read(name)
 

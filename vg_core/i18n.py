@@ -187,6 +187,9 @@ def translator(lang: str) -> Translator:
     return Translator(lang, Translations(compiled, DOMAIN))
 
 
+ENGLISH = translator(DEFAULT_LANGUAGE)  # the default of every function that writes a text: the CLI's language
+
+
 def catalog_path(lang: str) -> Path:
     return LOCALE_DIR / lang / "LC_MESSAGES" / f"{DOMAIN}.po"
 

@@ -22,14 +22,13 @@ import pandas as pd
 import torch
 
 from .cache import ResultCache, resolved
-from .i18n import N_, Translator
-from .models import INIT_LABELS
+from .i18n import ENGLISH, N_, Message, Translator, message
 from .presets import MAX_RUNS, OFF, PER_RUN_FIELDS, PRESETS, RUN_PARAM_SUFFIX, SHARED_FIELDS, Comparison
 from .reproductions import Finding, Reproduction, find
 from .results import RunResult, json_safe
 from .spec import RECURRENT, RunSpec, SpecError
-from .summary import ENGLISH, verdicts
 from .summary import nearest_step as nearest_step  # the page's step scrubber uses the verdicts' rule
+from .summary import verdicts
 from .sweep import MAX_POINTS, SWEEP_COLUMNS, Sweep, cached_table, parse_depths
 from .train import Progress
 
@@ -50,10 +49,6 @@ def available_devices() -> tuple[str, ...]:
     if torch.backends.mps.is_available():
         found.append("mps")
     return tuple(found)
-
-
-def init_help() -> str:
-    return "  \n".join(f"**{name}**: {text}" for name, text in INIT_LABELS.items())
 
 
 def release_memory() -> None:
@@ -189,18 +184,20 @@ class View:
         return params
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], grad_kind: str) -> tuple[View, list[str]]:
+    def from_params(cls, params: Mapping[str, Any], grad_kind: str) -> tuple[View, list[Message]]:
         """The view a URL asks for over `grad_kind` (the preset's), and a warning per bad value. Never raises."""
         warnings = []
         step = params.get("step")
         step = step[-1] if isinstance(step, (list, tuple)) and step else step
         if step is not None and not (str(step).isdigit() and len(str(step)) < 10):
-            warnings.append(f"step: {str(step)[:60]} is not a training step (a whole number from 0); ignored.")
+            text = N_("step: {value} is not a training step (a whole number from 0); ignored.")
+            warnings.append(message(text, value=str(step)[:60]))
             step = None
         grad = params.get("grad")
         grad = grad[-1] if isinstance(grad, (list, tuple)) and grad else grad
         if grad is not None and grad not in GRAD_PARAMS:
-            warnings.append(f"grad: {str(grad)[:60]} is not one of {', '.join(GRAD_PARAMS)}; ignored.")
+            text = N_("grad: {value} is not one of {choices}; ignored.")
+            warnings.append(message(text, value=str(grad)[:60], choices=", ".join(GRAD_PARAMS)))
             grad = None
         kind = GRAD_PARAMS[grad] if grad is not None else grad_kind
         return cls(int(step) if step is not None else None, kind), warnings
@@ -245,14 +242,36 @@ def plain(text: str) -> str:
     return re.sub(r"(\\[:@]|www)", r"\1" + WORD_JOINER, escaped, flags=re.IGNORECASE)
 
 
-def status_line(result: RunResult) -> str:
-    """'complete · mnist-sample 200 train / 1,000 test · cpu · trained in 1.2 s'; a watched run: its own data."""
+# The states a result's meta records (vg_core.runfiles), as the status line names them.
+STATUS_WORDS = {
+    "complete": N_("complete"),
+    "running": N_("running"),
+    "diverged": N_("diverged"),
+    "stopped": N_("stopped"),
+}
+
+
+def status_line(result: RunResult, translate: Translator = ENGLISH) -> str:
+    """'complete · mnist-sample 200 train / 1,000 test · cpu · trained in 1.2 s' in the page's language;
+    a watched run: its own data."""
     meta = result.meta
     dataset = meta.get("dataset")
-    data = f"{dataset['name']} {dataset['n_train']:,} train / {dataset['n_test']:,} test" if dataset else "own data"
+    if dataset:
+        data = message(
+            "{name} {n_train:,d} train / {n_test:,d} test",
+            name=dataset["name"],
+            n_train=int(dataset["n_train"]),
+            n_test=int(dataset["n_test"]),
+        )
+    else:
+        data = message("own data")
     seconds = meta.get("timings", {}).get("total_s")
-    took = f" · trained in {seconds:.1f} s" if seconds is not None else ""
-    return f"{meta['status']} · {data} · {meta.get('device', 'device not recorded')}{took}"
+    status = STATUS_WORDS.get(meta["status"], meta["status"])
+    device = meta.get("device") or N_("device not recorded")
+    parts = [translate.gettext(status), translate.render(data), translate.gettext(device)]
+    if seconds is not None:
+        parts.append(translate.render(message("trained in {seconds:.1f} s", seconds=float(seconds))))
+    return " · ".join(parts)
 
 
 def verdict_lines(
@@ -275,27 +294,31 @@ def reproduction_of(comparison: Comparison) -> Reproduction | None:
     return find(slug)
 
 
-def run_findings(reproduction: Reproduction, results: Sequence[RunResult | None]) -> list[Finding] | str:
+def run_findings(reproduction: Reproduction, results: Sequence[RunResult | None]) -> list[Finding] | Message:
     """The claim's findings from finished runs, or a sentence saying why there are none (yet)."""
     if reproduction.depths:
-        return "This reproduction is a depth sweep: its findings are in the Depth sweep section."
+        return message("This reproduction is a depth sweep: its findings are in the Depth sweep section.")
     if any(result is None or result.meta.get("status") == "running" for result in results):
-        return "The findings appear when every run has finished training."
+        return message("The findings appear when every run has finished training.")
     return _measured(lambda: reproduction.measure(list(results)))
 
 
-def sweep_findings(reproduction: Reproduction, table: pd.DataFrame, missing: int) -> list[Finding] | str:
+def sweep_findings(reproduction: Reproduction, table: pd.DataFrame, missing: int) -> list[Finding] | Message:
     """The sweep claim's findings once every point is in the cache, or why there are none yet."""
     if missing:
-        return f"The findings appear when all points are trained ({missing} still missing)."
+        return message("The findings appear when all points are trained ({missing:d} still missing).", missing=missing)
     return _measured(lambda: reproduction.sweep_measure(table))
 
 
-def _measured(measure: Any) -> list[Finding] | str:
+def _measured(measure: Any) -> list[Finding] | Message:
     try:
         return list(measure())
     except (ArithmeticError, LookupError, StopIteration, ValueError) as err:
-        return f"These settings give no measurement for the claim ({type(err).__name__}: {err})."
+        return message(
+            "These settings give no measurement for the claim ({error}: {detail}).",
+            error=type(err).__name__,
+            detail=str(err),
+        )
 
 
 def claim_text(
@@ -304,35 +327,48 @@ def claim_text(
     results: Sequence[RunResult | None],
     table: pd.DataFrame | None = None,
     missing: int = 0,
+    translate: Translator = ENGLISH,
 ) -> str:
     """The reproduction's box: findings from its runs, or from the sweep `table` (None: the section is closed)."""
     if not reproduction.depths:
-        findings, what = run_findings(reproduction, results), "these runs"
+        findings, sweep = run_findings(reproduction, results), False
     elif table is None:
-        findings, what = "open the Depth sweep section to see them.", "the sweep's points"
+        findings, sweep = message("open the Depth sweep section to see them."), True
     else:
-        findings, what = sweep_findings(reproduction, table, missing), "the sweep's points"
-    return reproduction_text(reproduction, comparison.changed_settings(), findings, what)
+        findings, sweep = sweep_findings(reproduction, table, missing), True
+    return reproduction_text(reproduction, comparison.changed_settings(translate), findings, sweep, translate)
 
 
 def reproduction_text(
-    reproduction: Reproduction, changed: Sequence[str], findings: list[Finding] | str, what: str = "these runs"
+    reproduction: Reproduction,
+    changed: Sequence[str],
+    findings: list[Finding] | Message,
+    sweep: bool = False,
+    translate: Translator = ENGLISH,
 ) -> str:
-    """The Markdown of a reproduction's box: the claim, what the runs show, how the setup differs."""
-    lines = [f"**{reproduction.title}.** The paper's claim: {reproduction.claim}", ""]
-    if isinstance(findings, str):
-        lines.append(f"*What {what} show:* {findings}")
+    """The Markdown of a reproduction's box in `translate`'s language: the claim, what the runs (or the `sweep`'s
+    points) show, how the setup differs (the reproduction's note and the `changed` settings)."""
+    say = translate.render
+    title, claim = translate.gettext(reproduction.title), translate.gettext(reproduction.claim)
+    lines = [say(message("**{title}.** The paper's claim: {claim}", title=title, claim=claim)), ""]
+    if isinstance(findings, Message):
+        if sweep:
+            lines.append(say(message("*What the sweep's points show:* {findings}", findings=findings)))
+        else:
+            lines.append(say(message("*What these runs show:* {findings}", findings=findings)))
     else:
-        lines.append(f"**What {what} show:**")
-        lines += [f"- {finding.text}" for finding in findings]
-    lines.append("")
-    note = reproduction.note
-    if changed:
-        note = (
-            (note + " " if note else "") + "Changed here from the reproduction's settings: " + ", ".join(changed) + "."
+        lines.append(
+            translate.gettext(N_("**What the sweep's points show:**") if sweep else N_("**What these runs show:**"))
         )
-    if note:
-        lines.append(f"*How this setup differs:* {note}")
+        lines += [f"- {finding.render(translate)}" for finding in findings]
+    lines.append("")
+    notes = [translate.gettext(reproduction.note)] if reproduction.note else []
+    if changed:
+        notes.append(
+            say(message("Changed here from the reproduction's settings: {changes}.", changes=", ".join(changed)))
+        )
+    if notes:
+        lines.append(say(message("*How this setup differs:* {note}", note=" ".join(notes))))
     return "\n".join(lines)
 
 
@@ -353,7 +389,8 @@ def comparison_sweeps(comparison: Comparison, text: str) -> list[Sweep]:
     depths = parse_depths(text)
     points = len(set(depths)) * len(comparison.specs)
     if points > MAX_POINTS:
-        raise SpecError(f"{points} networks to train is more than the {MAX_POINTS} allowed: give fewer depths")
+        text = N_("{count:d} networks to train is more than the {limit:d} allowed: give fewer depths")
+        raise SpecError(message(text, count=points, limit=MAX_POINTS))
     return [Sweep(spec, depths, (spec.activation,), (spec.init,)) for spec in comparison.specs]
 
 
@@ -370,7 +407,10 @@ def sweep_table(sweeps: Sequence[Sweep], names: Sequence[str], cache: ResultCach
 
 
 def sweep_progress(
-    missing: Sequence[RunSpec], report: Callable[[float, str], None], every_s: float = 0.1
+    missing: Sequence[RunSpec],
+    report: Callable[[float, str], None],
+    every_s: float = 0.1,
+    translate: Translator = ENGLISH,
 ) -> Callable[[int, int, RunSpec], Callable[[Progress], None] | None]:
     """run_sweep's on_point for the points in `missing`: each returns a training callback that reports
     (fraction of all the missing points done, a line of text), at most every `every_s` seconds."""
@@ -383,7 +423,9 @@ def sweep_progress(
             return None  # cached: loads at once
         started.append(key)
         number, last = len(started), [time.monotonic()]
-        label = f"Point {number} of {len(keys)}: {spec.label}"
+        label = translate.render(
+            message("Point {number:d} of {count:d}: {label}", number=number, count=len(keys), label=spec.label)
+        )
         report((number - 1) / len(keys), label)
 
         def callback(progress: Progress) -> None:
@@ -391,7 +433,11 @@ def sweep_progress(
             if now - last[0] >= every_s or progress.step == progress.total_steps:
                 last[0] = now
                 fraction = (number - 1 + min(progress.fraction, 1.0)) / len(keys)
-                report(fraction, f"{label}, step {progress.step:,} of {progress.total_steps:,}")
+                text = N_("{label}, step {step:,d} of {total:,d}")
+                report(
+                    fraction,
+                    translate.render(message(text, label=label, step=progress.step, total=progress.total_steps)),
+                )
 
         return callback
 

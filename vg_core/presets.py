@@ -16,7 +16,7 @@ from typing import Any
 
 from .budget import check as check_budget
 from .budget import page_budget
-from .i18n import N_
+from .i18n import ENGLISH, N_, Message, Translator, message
 from .reproductions import REPRODUCTIONS, Reproduction
 from .spec import ARTICLE_SPEC, RECURRENT, RunSpec, SpecError
 
@@ -250,12 +250,19 @@ class Comparison:
             for name in PER_RUN_FIELDS
         )
 
-    def changed_settings(self) -> list[str]:
-        """The shared settings that differ from the preset's, e.g. ['width 16 (preset: 1000)']."""
+    def changed_settings(self, translate: Translator = ENGLISH) -> list[str]:
+        """The shared settings that differ from the preset's, e.g. ['width 16 (preset: 1000)'] (URL names and
+        values, in `translate`'s language)."""
         if self.preset not in PRESETS:
             return []
         mine, theirs = self.specs[0].to_params(), PRESETS[self.preset].base.to_params()
-        return [f"{name} {mine[name]} (preset: {theirs[name]})" for name in SHARED_FIELDS if mine[name] != theirs[name]]
+        return [
+            translate.render(
+                message("{name} {value} (preset: {preset})", name=name, value=mine[name], preset=theirs[name])
+            )
+            for name in SHARED_FIELDS
+            if mine[name] != theirs[name]
+        ]
 
     def key(self) -> str:
         """Stable id of what is compared (the specs' keys in order)."""
@@ -282,7 +289,7 @@ class Comparison:
     @classmethod
     def from_params(
         cls, params: Mapping[str, Any], devices: tuple[str, ...] = ("auto", "cpu")
-    ) -> tuple[Comparison, list[str]]:
+    ) -> tuple[Comparison, list[Message]]:
         """Parse URL parameters leniently: (comparison, warnings). Never raises.
 
         Each of the preset's runs is kept unless the link changes it (runN, runN_init, ...) or turns it off
@@ -292,15 +299,17 @@ class Comparison:
         a whole; unknown parameters are ignored with a warning (VIEW_PARAMS are left to the page).
         `devices` are those selectable on this machine.
         """
-        warnings: list[str] = []
+        warnings: list[Message] = []
         if len(params) > MAX_PARAMS:
-            warnings.append(f"the link has {len(params)} parameters; only the first {MAX_PARAMS} were read.")
+            text = N_("the link has {count:d} parameters; only the first {limit:d} were read.")
+            warnings.append(message(text, count=len(params), limit=MAX_PARAMS))
         params = {str(k)[:MAX_SHOWN]: _last(v) for k, v in list(params.items())[:MAX_PARAMS]}
         for name in VIEW_PARAMS:
             params.pop(name, None)
         preset_key = params.pop("preset", DEFAULT_PRESET)
         if preset_key not in PRESETS:
-            warnings.append(f"preset: {_shown(preset_key)} is not one of {', '.join(PRESETS)}; using the default.")
+            text = N_("preset: {value} is not one of {choices}; using the default.")
+            warnings.append(message(text, value=_shown(preset_key), choices=", ".join(PRESETS)))
             preset_key = DEFAULT_PRESET
         preset = PRESETS[preset_key]
 
@@ -309,7 +318,8 @@ class Comparison:
             if name in params:
                 value = params.pop(name)
                 if name == "device" and str(value).strip().lower() not in devices:
-                    warnings.append(f"device: {_shown(value)} is not available here (use {', '.join(devices)}).")
+                    text = N_("device: {value} is not available here (use {choices}).")
+                    warnings.append(message(text, value=_shown(value), choices=", ".join(devices)))
                     continue
                 error = _field_error(name, value)
                 if error:
@@ -328,7 +338,8 @@ class Comparison:
                     params.pop(f"run{index}_{suffix}", None)
             elif named == OFF:
                 params.pop(f"run{index}")
-                warnings.append(f"run1: run 1 cannot be {OFF} (only runs 2 to {MAX_RUNS}); using the preset's.")
+                text = N_("run1: run 1 cannot be {off} (only runs 2 to {last:d}); using the preset's.")
+                warnings.append(message(text, off=OFF, last=MAX_RUNS))
                 present.append(index)
             elif f"run{index}" in params or index <= len(preset.runs):
                 present.append(index)
@@ -356,24 +367,29 @@ class Comparison:
                     if name in run and f"run{index}_{RUN_PARAM_SUFFIX[name]}" not in given:
                         del run[name]
             if "init_std" in run and run.get("init", preset.base.init) != "normal":
-                warnings.append(f"run{index}_std: used only with init normal (run{index}_init=normal); ignored.")
+                text = N_("run{index:d}_std: used only with init normal (run{index:d}_init=normal); ignored.")
+                warnings.append(message(text, index=index))
             runs.append(run)
         for key in sorted(params):
             if any(key == f"run{i}" or key.startswith(f"run{i}_") for i in present):
                 suffixes = ", ".join(RUN_PARAM_SUFFIX.values())
-                warnings.append(f"{_shown(key)}: not a run setting (use {suffixes}); ignored.")
+                text = N_("{key}: not a run setting (use {suffixes}); ignored.")
+                warnings.append(message(text, key=_shown(key), suffixes=suffixes))
             else:
-                warnings.append(f"{_shown(key)}: not a setting of this page; ignored.")
+                warnings.append(message("{key}: not a setting of this page; ignored.", key=_shown(key)))
 
         try:
             base = preset.base.replace(**shared)
             comparison = cls(preset_key, tuple(base.replace(**run) for run in runs))
             check_budget(comparison.specs, page_budget())
         except (SpecError, ValueError) as err:
-            warnings.append(f"{_shown(str(err), 300)} — showing the preset {preset.title!r} instead.")
+            reason = err.message if isinstance(err, SpecError) else _shown(str(err), 300)
+            text = N_("{reason} — showing the preset '{title}' instead.")
+            warnings.append(message(text, reason=reason, title=Message(preset.title)))
             comparison = cls.from_preset(preset_key)
         if len(warnings) > MAX_WARNINGS:
-            warnings = [*warnings[: MAX_WARNINGS - 1], f"and {len(warnings) - MAX_WARNINGS + 1} more problems."]
+            more = message("and {count:d} more problems.", count=len(warnings) - MAX_WARNINGS + 1)
+            warnings = [*warnings[: MAX_WARNINGS - 1], more]
         return comparison, warnings
 
 
@@ -389,16 +405,19 @@ _CHEAP_FOR = {
 }
 
 
-def _field_error(name: str, value: Any, label: str | None = None) -> str | None:
+def _field_error(name: str, value: Any, label: str | None = None) -> Message | None:
+    """Why `value` is no good for field `name`, under the URL parameter's name `label`; None when it is."""
     try:
         _CHEAP_FOR.get(name, _CHEAP).replace(**{name: value})
     except SpecError as err:
-        message = str(err)
-        if label and label != name:
-            message = f"{label}: " + message.split(": ", 1)[-1]
-        return _shown(message, 300)
+        params = dict(err.message.params)
+        if "value" in params:
+            params["value"] = _shown(params["value"])
+        if label and "name" in params:
+            params["name"] = label
+        return Message(err.message.msgid, params, err.message.plural, err.message.n)
     except (TypeError, ValueError) as err:
-        return f"{label or name}: {_shown(str(err))}"
+        return message("{name}: {error}", name=label or name, error=_shown(str(err)))
     return None
 
 

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .i18n import N_
+from .i18n import N_, Message, Translator, message
 from .results import RunResult
 from .spec import RunSpec
 from .sweep import Sweep
@@ -28,15 +28,36 @@ LEARNED_ACCURACY = 0.3  # test accuracy that counts as learning the digits (chan
 class Finding:
     """One measured number next to what the claim expects of it."""
 
-    label: str
+    label: str  # a msgid (str.format template over `params`): what was measured
     value: float
-    expected: str
+    expected: str  # a msgid (template over `params`): what the claim expects of the value
     holds: bool
+    params: Mapping[str, Any] = field(default_factory=dict)  # the values the two templates name
+
+    @property
+    def mark(self) -> str:
+        return "✓" if self.holds else "✗"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The finding in English with its templates filled in, as the CLI writes it (--json)."""
+        label, expected = self.label.format(**self.params), self.expected.format(**self.params)
+        return {"label": label, "value": self.value, "expected": expected, "holds": self.holds}
 
     @property
     def text(self) -> str:
-        mark = "✓" if self.holds else "✗"
-        return f"{mark} {self.label}: {self.value:.3g} (claim: {self.expected})"
+        """The finding in English, as the CLI prints it."""
+        english = self.to_dict()
+        return f"{self.mark} {english['label']}: {self.value:.3g} (claim: {english['expected']})"
+
+    def render(self, translate: Translator) -> str:
+        """The finding in `translate`'s language, its numbers written for it."""
+        found = message(
+            "{label}: {value:.3g} (claim: {expected})",
+            label=Message(self.label, self.params),
+            value=self.value,
+            expected=Message(self.expected, self.params),
+        )
+        return f"{self.mark} {translate.render(found)}"
 
 
 @dataclass(frozen=True)
@@ -80,15 +101,29 @@ def _glorot_init(results: list[RunResult]) -> list[Finding]:
     act_xav = _ratio(normalised, "act_std", depth, 1, 0)
     return [
         Finding(
-            "standard init: back-prop gradient fc1 ÷ last hidden", grad_std, "well below 1 (< 0.2)", grad_std < 0.2
+            N_("standard init: back-prop gradient fc1 ÷ last hidden"),
+            grad_std,
+            N_("well below 1 (< 0.2)"),
+            grad_std < 0.2,
         ),
         Finding(
-            "normalised init: back-prop gradient fc1 ÷ last hidden", grad_xav, "roughly 1 (0.3..3)", 0.3 < grad_xav < 3
+            N_("normalised init: back-prop gradient fc1 ÷ last hidden"),
+            grad_xav,
+            N_("roughly 1 (0.3..3)"),
+            0.3 < grad_xav < 3,
         ),
         Finding(
-            "standard init: activation std last hidden ÷ fc1", act_std, "shrinks with depth (< 0.2)", act_std < 0.2
+            N_("standard init: activation std last hidden ÷ fc1"),
+            act_std,
+            N_("shrinks with depth (< 0.2)"),
+            act_std < 0.2,
         ),
-        Finding("normalised init: activation std last hidden ÷ fc1", act_xav, "roughly 1 (0.3..3)", 0.3 < act_xav < 3),
+        Finding(
+            N_("normalised init: activation std last hidden ÷ fc1"),
+            act_xav,
+            N_("roughly 1 (0.3..3)"),
+            0.3 < act_xav < 3,
+        ),
     ]
 
 
@@ -105,9 +140,9 @@ def _glorot_saturation(results: list[RunResult]) -> list[Finding]:
     first_epoch = float(below.index[0] / result.meta["steps_per_epoch"]) if len(below) else float("nan")
     start, end = float(means.iloc[0]), float(means.iloc[-1])
     return [
-        Finding("last hidden layer: mean activation at init", start, "about 0.5", 0.3 < start < 0.7),
-        Finding("epoch at which its mean first falls below 0.1", first_epoch, "early", bool(len(below))),
-        Finding("its mean at the end", end, "still near 0 (< 0.15): it leaves saturation slowly", end < 0.15),
+        Finding(N_("last hidden layer: mean activation at init"), start, N_("about 0.5"), 0.3 < start < 0.7),
+        Finding(N_("epoch at which its mean first falls below 0.1"), first_epoch, N_("early"), bool(len(below))),
+        Finding(N_("its mean at the end"), end, N_("still near 0 (< 0.15): it leaves saturation slowly"), end < 0.15),
     ]
 
 
@@ -118,19 +153,23 @@ def _he_init(results: list[RunResult]) -> list[Finding]:
     flat = _ratio(kaiming, "act_std", depth, 1, 0)
     findings = [
         Finding(
-            "std √(1/n): activation std shrink per layer", decay, "about 1/√2 = 0.71 (0.6..0.8)", 0.6 < decay < 0.8
+            N_("std √(1/n): activation std shrink per layer"),
+            decay,
+            N_("about 1/√2 = 0.71 (0.6..0.8)"),
+            0.6 < decay < 0.8,
         ),
-        Finding("std √(2/n): activation std last ÷ first hidden", flat, "flat (0.3..3)", 0.3 < flat < 3),
+        Finding(N_("std √(2/n): activation std last ÷ first hidden"), flat, N_("flat (0.3..3)"), 0.3 < flat < 3),
     ]
     if xavier.spec.epochs > 0:
         drop_x, drop_k = _loss_drop(xavier), _loss_drop(kaiming)
         findings += [
-            Finding("std √(1/n): test loss drop from init", drop_x, "stalls (< 0.05)", drop_x < 0.05),
+            Finding(N_("std √(1/n): test loss drop from init"), drop_x, N_("stalls (< 0.05)"), drop_x < 0.05),
             Finding(
-                "std √(2/n): test loss drop from init",
+                N_("std √(2/n): test loss drop from init"),
                 drop_k,
-                f"learns (> {LEARNED_LOSS_DROP})",
+                N_("learns (> {limit})"),
                 drop_k > LEARNED_LOSS_DROP,
+                {"limit": LEARNED_LOSS_DROP},
             ),
         ]
     return findings
@@ -163,35 +202,45 @@ def _ioffe_bn(results: list[RunResult]) -> list[Finding]:
     moved_plain, spread_plain = percentile_drift(plain)
     moved_bn, spread_bn = percentile_drift(normed)
     low, high = STEADY_RANGE
+    named = {"layer": layer, "drift": DRIFT, "held": HELD, "low": low, "high": high}
     findings = [
         Finding(
-            f"no batch norm: {layer}'s median sigmoid input, how far it moved ÷ its initial 15th–85th range",
+            N_("no batch norm: {layer}'s median sigmoid input, how far it moved ÷ its initial 15th–85th range"),
             moved_plain,
-            f"drifts (> {DRIFT})",
+            N_("drifts (> {drift})"),
             moved_plain > DRIFT,
+            named,
         ),
         Finding(
-            f"batch norm: {layer}'s median sigmoid input, the same", moved_bn, f"holds (< {HELD})", moved_bn < HELD
+            N_("batch norm: {layer}'s median sigmoid input, the same"),
+            moved_bn,
+            N_("holds (< {held})"),
+            moved_bn < HELD,
+            named,
         ),
         Finding(
-            f"no batch norm: {layer}'s 15th–85th range, end ÷ start",
+            N_("no batch norm: {layer}'s 15th–85th range, end ÷ start"),
             spread_plain,
-            f"changes (outside {low}..{high})",
+            N_("changes (outside {low}..{high})"),
             not low <= spread_plain <= high,
+            named,
         ),
         Finding(
-            f"batch norm: {layer}'s 15th–85th range, end ÷ start",
+            N_("batch norm: {layer}'s 15th–85th range, end ÷ start"),
             spread_bn,
-            f"holds ({low}..{high})",
+            N_("holds ({low}..{high})"),
             low <= spread_bn <= high,
+            named,
         ),
     ]
     if plain.spec.epochs > 0:
         first = float(normed.history["test_acc"].iloc[1] - plain.history["test_acc"].iloc[1])
         last = float(normed.history["test_acc"].iloc[-1] - plain.history["test_acc"].iloc[-1])
         findings += [
-            Finding("test accuracy after epoch 1, batch norm minus none", first, "above 0: learns faster", first > 0),
-            Finding("test accuracy at the end, batch norm minus none", last, "above 0: ends higher", last > 0),
+            Finding(
+                N_("test accuracy after epoch 1, batch norm minus none"), first, N_("above 0: learns faster"), first > 0
+            ),
+            Finding(N_("test accuracy at the end, batch norm minus none"), last, N_("above 0: ends higher"), last > 0),
         ]
     return findings
 
@@ -202,9 +251,18 @@ def _swish_depth(table: pd.DataFrame) -> list[Finding]:
     shallow = table[table["depth"] == table["depth"].min()].set_index("activation")["test_acc"]
     relu, swish = float(at.get("relu", np.nan)), float(at.get("swish", np.nan))
     collapse = float(shallow.get("relu", np.nan)) - COLLAPSE_DROP
+    at_depth = {"depth": int(deepest), "limit": collapse}
     return [
-        Finding(f"ReLU test accuracy at depth {deepest}", relu, f"collapses (< {collapse:.2f})", relu < collapse),
-        Finding(f"Swish test accuracy at depth {deepest}", swish, "keeps training (> ReLU + 0.1)", swish > relu + 0.1),
+        Finding(
+            N_("ReLU test accuracy at depth {depth}"), relu, N_("collapses (< {limit:.2f})"), relu < collapse, at_depth
+        ),
+        Finding(
+            N_("Swish test accuracy at depth {depth}"),
+            swish,
+            N_("keeps training (> ReLU + 0.1)"),
+            swish > relu + 0.1,
+            at_depth,
+        ),
     ]
 
 
@@ -215,18 +273,30 @@ def _he_resnet(table: pd.DataFrame) -> list[Finding]:
     gap = float(plain.loc[deep, "train_loss"] - skip.loc[deep, "train_loss"])
     at_init = float(skip.loc[deep, "grad_first_init"] / plain.loc[deep, "grad_first_init"])
     trained = float(skip.loc[deep, "grad_first_final"] / plain.loc[deep, "grad_first_final"])
+    depths = {"deep": deep, "shallow": shallow}
     return [
         Finding(
-            f"plain: training loss at depth {deep} minus depth {shallow}", degrade, "above 0: degrades", degrade > 0
+            N_("plain: training loss at depth {deep} minus depth {shallow}"),
+            degrade,
+            N_("above 0: degrades"),
+            degrade > 0,
+            depths,
         ),
-        Finding(f"training loss at depth {deep}: plain minus residual", gap, "above 0: skips train better", gap > 0),
         Finding(
-            f"conv1 weight gradient at depth {deep}, residual ÷ plain, at init",
-            at_init,
-            "far above 1 (> 10)",
-            at_init > 10,
+            N_("training loss at depth {deep}: plain minus residual"),
+            gap,
+            N_("above 0: skips train better"),
+            gap > 0,
+            depths,
         ),
-        Finding("the same after training", trained, "above 1", trained > 1),
+        Finding(
+            N_("conv1 weight gradient at depth {deep}, residual ÷ plain, at init"),
+            at_init,
+            N_("far above 1 (> 10)"),
+            at_init > 10,
+            depths,
+        ),
+        Finding(N_("the same after training"), trained, N_("above 1"), trained > 1),
     ]
 
 
@@ -241,21 +311,25 @@ def _pascanu_rnn(results: list[RunResult]) -> list[Finding]:
     clipped = _by(results, recurrent_gain=1.5, clip_norm=CLIP_NORM)
     ratios = [_time_ratio(result, 0) for result in (below, at, above)]
     findings = [
-        Finding("gain 0.9 at init: ‖∂L/∂h_1‖ ÷ ‖∂L/∂h_T‖", ratios[0], "vanishes (< 1e-3)", ratios[0] < 1e-3),
-        Finding("gain 1.0 at init: the same", ratios[1], "between the two", ratios[0] < ratios[1] < ratios[2]),
-        Finding("gain 1.5 at init: the same", ratios[2], "explodes (> 1e3)", ratios[2] > 1e3),
+        Finding(N_("gain 0.9 at init: ‖∂L/∂h_1‖ ÷ ‖∂L/∂h_T‖"), ratios[0], N_("vanishes (< 1e-3)"), ratios[0] < 1e-3),
+        Finding(N_("gain 1.0 at init: the same"), ratios[1], N_("between the two"), ratios[0] < ratios[1] < ratios[2]),
+        Finding(N_("gain 1.5 at init: the same"), ratios[2], N_("explodes (> 1e3)"), ratios[2] > 1e3),
     ]
     if above.spec.epochs > 0:
         drop, drop_clipped = _loss_drop(above), _loss_drop(clipped)
         findings += [
             Finding(
-                f"gain 1.5 clipped at {CLIP_NORM:g}: test loss drop from init",
+                N_("gain 1.5 clipped at {clip:g}: test loss drop from init"),
                 drop_clipped,
-                f"trainable (> {LEARNED_LOSS_DROP})",
+                N_("trainable (> {limit})"),
                 drop_clipped > LEARNED_LOSS_DROP,
+                {"clip": CLIP_NORM, "limit": LEARNED_LOSS_DROP},
             ),
             Finding(
-                "the same, clipped minus unclipped", drop_clipped - drop, "above 0: clipping helps", drop_clipped > drop
+                N_("the same, clipped minus unclipped"),
+                drop_clipped - drop,
+                N_("above 0: clipping helps"),
+                drop_clipped > drop,
             ),
         ]
     return findings
@@ -265,14 +339,22 @@ def _lstm_memory(results: list[RunResult]) -> list[Finding]:
     lstm, rnn = _by(results, model="lstm"), _by(results, model="rnn")
     kept, lost = _time_ratio(lstm, 0), _time_ratio(rnn, 0)
     findings = [
-        Finding("LSTM at init: ‖∂L/∂h_1‖ ÷ ‖∂L/∂h_T‖", kept, "usable (0.1..10)", 0.1 <= kept <= 10),
-        Finding("tanh RNN at init: the same", lost, "vanishes (< 1e-3)", lost < 1e-3),
+        Finding(N_("LSTM at init: ‖∂L/∂h_1‖ ÷ ‖∂L/∂h_T‖"), kept, N_("usable (0.1..10)"), 0.1 <= kept <= 10),
+        Finding(N_("tanh RNN at init: the same"), lost, N_("vanishes (< 1e-3)"), lost < 1e-3),
     ]
     if lstm.spec.epochs > 0:
         acc_lstm, acc_rnn = final_accuracy(lstm), final_accuracy(rnn)
         findings += [
-            Finding("LSTM: test accuracy", acc_lstm, f"learns (> {LEARNED_ACCURACY})", acc_lstm > LEARNED_ACCURACY),
-            Finding("tanh RNN: test accuracy", acc_rnn, "far below the LSTM's (by > 0.1)", acc_rnn < acc_lstm - 0.1),
+            Finding(
+                N_("LSTM: test accuracy"),
+                acc_lstm,
+                N_("learns (> {limit})"),
+                acc_lstm > LEARNED_ACCURACY,
+                {"limit": LEARNED_ACCURACY},
+            ),
+            Finding(
+                N_("tanh RNN: test accuracy"), acc_rnn, N_("far below the LSTM's (by > 0.1)"), acc_rnn < acc_lstm - 0.1
+            ),
         ]
     return findings
 
@@ -285,7 +367,7 @@ REPRODUCTIONS = (
     Reproduction(
         slug="glorot-init",
         title=N_("Glorot & Bengio 2010, figures 6 and 7"),
-        claim=(
+        claim=N_(
             "tanh 5×1000 at initialisation: with the standard init U[±1/√n] the back-propagated gradients shrink "
             "toward the input and the activation spread shrinks with depth; with the normalised (Xavier) init "
             "both stay roughly constant across layers."
@@ -293,12 +375,12 @@ REPRODUCTIONS = (
         base=RunSpec(dataset="mnist", activation="tanh", depth=5, width=1000, epochs=0),
         runs=({"init": "default"}, {"init": "xavier_uniform"}),
         measure=_glorot_init,
-        note="PyTorch's default init is the standard one but also draws the biases from U[±1/√n]; Glorot's were 0.",
+        note=N_("PyTorch's default init is the standard one but also draws the biases from U[±1/√n]; Glorot's were 0."),
     ),
     Reproduction(
         slug="glorot-saturation",
         title=N_("Glorot & Bengio 2010, figure 2"),
-        claim=(
+        claim=N_(
             "sigmoid 5×1000: the last hidden layer is driven into saturation near 0 early in training "
             "and leaves it only slowly."
         ),
@@ -307,35 +389,37 @@ REPRODUCTIONS = (
         ),
         runs=({},),
         measure=_glorot_saturation,
-        note="Plain SGD, batch 10 as in the paper; 3 epochs of MNIST, not the paper's 100+ epochs of Shapeset.",
+        note=N_("Plain SGD, batch 10 as in the paper; 3 epochs of MNIST, not the paper's 100+ epochs of Shapeset."),
     ),
     Reproduction(
         slug="he-init",
         title=N_("He et al. 2015, figure 3"),
-        claim=(
+        claim=N_(
             "30-layer ReLU net: with std √(1/n) the forward activation std decays by about √2 per layer and the "
             "net stalls; with std √(2/n) (Kaiming) it stays flat and the net learns."
         ),
         base=RunSpec(dataset="mnist", activation="relu", depth=30, width=512, epochs=3),
         runs=({"init": "lecun_normal"}, {"init": "kaiming_normal"}),
         measure=_he_init,
-        note="The paper's net is a 30-layer convnet on ImageNet; ours is a 30×512 MLP on MNIST.",
+        note=N_("The paper's net is a 30-layer convnet on ImageNet; ours is a 30×512 MLP on MNIST."),
     ),
     Reproduction(
         slug="swish-depth",
         title=N_("Ramachandran et al. 2017 (Swish, arXiv v1)"),
-        claim="fully connected 512-unit nets on MNIST, depth up to 50: ReLU's accuracy collapses at the largest "
-        "depths while Swish keeps training.",
+        claim=N_(
+            "fully connected 512-unit nets on MNIST, depth up to 50: ReLU's accuracy collapses at the largest "
+            "depths while Swish keeps training."
+        ),
         base=RunSpec(dataset="mnist", n_train=10_000, width=512, epochs=1, init="kaiming_normal"),
         runs=({"activation": "relu"}, {"activation": "swish"}),
         depths=(2, 5, 10, 20, 30, 40, 50),
         sweep_measure=_swish_depth,
-        note="One epoch of 10,000 samples per point to fit a CPU budget; the paper trained to convergence.",
+        note=N_("One epoch of 10,000 samples per point to fit a CPU budget; the paper trained to convergence."),
     ),
     Reproduction(
         slug="he-resnet",
         title=N_("He et al. 2016, figures 1 and 6"),
-        claim=(
+        claim=N_(
             "plain conv nets train worse as they get deeper, while the same nets with identity skips do not; "
             "the skips carry the gradient back to the first layer."
         ),
@@ -354,14 +438,16 @@ REPRODUCTIONS = (
         runs=({"residual": False}, {"residual": True}),
         depths=(3, 9, 18),
         sweep_measure=_he_resnet,
-        note="3x3 conv nets of 8 channels, PyTorch's default init and no batch norm, on 2,000 real digits for 2 "
-        "epochs (a CPU budget); the paper's are ImageNet and CIFAR-10 ResNets of 18 to 110 layers with batch norm, "
-        "trained to convergence.",
+        note=N_(
+            "3x3 conv nets of 8 channels, PyTorch's default init and no batch norm, on 2,000 real digits for 2 "
+            "epochs (a CPU budget); the paper's are ImageNet and CIFAR-10 ResNets of 18 to 110 layers with batch norm, "
+            "trained to convergence."
+        ),
     ),
     Reproduction(
         slug="ioffe-bn",
-        title="Ioffe & Szegedy 2015, figure 1",
-        claim=(
+        title=N_("Ioffe & Szegedy 2015, figure 1"),
+        claim=N_(
             "a 3-layer sigmoid net of 100 units per layer on MNIST: with batch normalisation the test accuracy "
             "rises faster, and the 15th, 50th and 85th percentiles of a last-hidden-layer sigmoid's input hold "
             "steady over training, while without it they drift."
@@ -371,15 +457,17 @@ REPRODUCTIONS = (
         ),
         runs=({"norm": "none"}, {"norm": "batch"}),
         measure=_ioffe_bn,
-        note="10 epochs of batch 60 (670 steps on the 4,000 offline digits, 10,000 on full MNIST), not the paper's "
-        "50,000 steps; SGD 0.1 with momentum 0.9 and PyTorch's default init (the paper gives neither its optimiser "
-        "nor its Gaussian's scale); the percentiles pool all 100 units of the last hidden layer on the 256 probe "
-        "digits, where the paper follows one typical sigmoid.",
+        note=N_(
+            "10 epochs of batch 60 (670 steps on the 4,000 offline digits, 10,000 on full MNIST), not the paper's "
+            "50,000 steps; SGD 0.1 with momentum 0.9 and PyTorch's default init (the paper gives neither its optimiser "
+            "nor its Gaussian's scale); the percentiles pool all 100 units of the last hidden layer on the 256 probe "
+            "digits, where the paper follows one typical sigmoid."
+        ),
     ),
     Reproduction(
         slug="pascanu-rnn",
-        title="Pascanu, Mikolov & Bengio 2013",
-        claim=(
+        title=N_("Pascanu, Mikolov & Bengio 2013"),
+        claim=N_(
             "a tanh RNN reading the digit in 196 steps, recurrent matrix orthogonal with gain 0.9, 1.0 and 1.5: at "
             "initialisation the gradient reaching the first step vanishes below gain 1 and explodes above it; "
             "clipping the gradient's norm keeps the exploding net trainable."
@@ -405,13 +493,16 @@ REPRODUCTIONS = (
             {"recurrent_gain": 1.5, "clip_norm": CLIP_NORM},
         ),
         measure=_pascanu_rnn,
-        note="Sequential MNIST at 4 pixels a step on 2,000 real digits for 2 epochs of Adam (a CPU budget); the "
-        "paper's tasks are synthetic long-memory problems and character-level text, trained with SGD for far longer.",
+        note=N_(
+            "Sequential MNIST at 4 pixels a step on 2,000 real digits for 2 epochs of Adam (a CPU budget); the "
+            "paper's tasks are synthetic long-memory problems and character-level text, trained with SGD for far "
+            "longer."
+        ),
     ),
     Reproduction(
         slug="lstm-memory",
-        title="Hochreiter & Schmidhuber 1997; Gers et al. 2000",
-        claim=(
+        title=N_("Hochreiter & Schmidhuber 1997; Gers et al. 2000"),
+        claim=N_(
             "over 196 time steps an LSTM with forget-gate bias 3 keeps a usable gradient at t = 1 and learns the "
             "digits, while a tanh RNN's gradient vanishes and it does not."
         ),
@@ -429,8 +520,10 @@ REPRODUCTIONS = (
         ),
         runs=({"model": "lstm", "forget_bias": 3.0}, {"model": "rnn"}),
         measure=_lstm_memory,
-        note="Sequential MNIST at 4 pixels a step, 4,000 real digits for 2 epochs of Adam (a CPU budget); the papers' "
-        "tasks are synthetic long-time-lag problems. The last 28 of the 196 steps read blank image rows.",
+        note=N_(
+            "Sequential MNIST at 4 pixels a step, 4,000 real digits for 2 epochs of Adam (a CPU budget); the papers' "
+            "tasks are synthetic long-time-lag problems. The last 28 of the 196 steps read blank image rows."
+        ),
     ),
 )
 

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, fields
 from typing import Any
 
+from .i18n import ENGLISH, N_, Message, message
+
 # Bump when what a run records changes: every cached result made under an older
 # schema then gets a new key and is retrained instead of being misread.
 SCHEMA_VERSION = 7  # 5: model families, layer names in meta, saturation by slope; 6: pre-activation percentiles;
@@ -44,7 +46,12 @@ MAX_TRAIN_FLOPS = 6e13  # flops_per_sample x samples x epochs; the article's run
 
 
 class SpecError(ValueError):
-    """A run specification that is malformed, out of range or too expensive."""
+    """A run specification that is malformed, out of range or too expensive. `message` is the reason as a
+    vg_core.i18n Message (the page shows it in its language); str(err) is its English text (the CLI's)."""
+
+    def __init__(self, reason: Message | str) -> None:
+        self.message = reason if isinstance(reason, Message) else Message("{text}", {"text": reason})
+        super().__init__(ENGLISH.render(self.message))
 
 
 @dataclass(frozen=True)
@@ -229,7 +236,10 @@ def _coerce(name: str, value: Any) -> Any:
     if name in CHOICES:
         text = str(value).strip().lower().replace("_", "-") if name == "dataset" else str(value).strip().lower()
         if text not in CHOICES[name]:
-            raise SpecError(f"{name}: {value!r} is not one of {', '.join(CHOICES[name])}")
+            choices = ", ".join(CHOICES[name])
+            raise SpecError(
+                message("{name}: {value!r} is not one of {choices}", name=name, value=value, choices=choices)
+            )
         return text
     if name == "residual":
         if isinstance(value, bool):
@@ -237,76 +247,92 @@ def _coerce(name: str, value: Any) -> Any:
         text = str(value).strip().lower()
         if text in _TRUE | _FALSE:
             return text in _TRUE
-        raise SpecError(f"residual: {value!r} is not a yes/no value (true or false)")
+        raise SpecError(message("{name}: {value!r} is not a yes/no value (true or false)", name=name, value=value))
     kind, low, high = RANGES[name]
     try:
         if isinstance(value, bool):
             raise ValueError
         number = float(value)
     except (TypeError, ValueError):
-        raise SpecError(f"{name}: {value!r} is not a number (allowed {_range_text(name)})") from None
+        text = N_("{name}: {value!r} is not a number (allowed {allowed})")
+        raise SpecError(message(text, name=name, value=value, allowed=_range_text(name))) from None
     if not math.isfinite(number):
-        raise SpecError(f"{name}: {value!r} is not a finite number (allowed {_range_text(name)})")
+        text = N_("{name}: {value!r} is not a finite number (allowed {allowed})")
+        raise SpecError(message(text, name=name, value=value, allowed=_range_text(name)))
     if kind is int:
         if number != int(number):
-            raise SpecError(f"{name}: {value!r} is not a whole number (allowed {_range_text(name)})")
+            text = N_("{name}: {value!r} is not a whole number (allowed {allowed})")
+            raise SpecError(message(text, name=name, value=value, allowed=_range_text(name)))
         number = int(number)
     if not low <= number <= high:
-        raise SpecError(f"{name}: {value!r} is out of range (allowed {_range_text(name)})")
+        text = N_("{name}: {value!r} is out of range (allowed {allowed})")
+        raise SpecError(message(text, name=name, value=value, allowed=_range_text(name)))
     return number
 
 
-def _range_text(name: str) -> str:
+def _range_text(name: str) -> Message:
+    """'1 to 100': the bounds as Python's :g writes them (as in a URL), in any language."""
     _, low, high = RANGES[name]
-    return f"{low:g} to {high:g}"
+    return message("{low} to {high}", low=format(low, "g"), high=format(high, "g"))
 
 
 def _validate(spec: RunSpec) -> None:
     """Cross-field checks and the cost guard rails."""
     _validate_family(spec)
     if spec.n_parameters > MAX_PARAMETERS:
-        raise SpecError(
-            f"width/depth: {spec.depth}x{spec.width} has {spec.n_parameters:,} parameters, "
-            f"more than the {MAX_PARAMETERS:,} this tool allows; use fewer or narrower layers"
+        text = N_(
+            "{name}: {depth:d}x{width:d} has {count:,d} parameters, more than the {limit:,d} this tool allows; "
+            "use fewer or narrower layers"
         )
+        values = {"depth": spec.depth, "width": spec.width, "count": spec.n_parameters, "limit": MAX_PARAMETERS}
+        raise SpecError(message(text, name="width/depth", **values))
     if spec.norm == "batch" and (spec.batch_size == 1 or spec.n_train == 1):
-        raise SpecError(
-            "batch_size: batch norm needs at least 2 samples per batch (its statistics of one sample are undefined); "
+        text = N_(
+            "{name}: batch norm needs at least 2 samples per batch (its statistics of one sample are undefined); "
             "use a batch size of 2 or more, or layer norm"
         )
+        raise SpecError(message(text, name="batch_size"))
     samples = spec.n_train or 60_000
     flops = spec.flops_per_sample * samples * spec.epochs
     if flops > MAX_TRAIN_FLOPS:
-        raise SpecError(
-            f"epochs/n_train: {spec.epochs} epochs of {samples:,} samples through {spec.n_parameters:,} "
-            f"parameters is about {flops:.1e} FLOP, over the {MAX_TRAIN_FLOPS:.0e} budget; "
-            "use fewer epochs, samples or parameters"
+        text = N_(
+            "{name}: {epochs:d} epochs of {samples:,d} samples through {count:,d} parameters is about {flops} FLOP, "
+            "over the {limit} budget; use fewer epochs, samples or parameters"
         )
+        values = {"epochs": spec.epochs, "samples": samples, "count": spec.n_parameters}
+        # the FLOP counts as Python writes them (1.7e+13), the same in every language
+        values.update(flops=f"{flops:.1e}", limit=f"{MAX_TRAIN_FLOPS:.0e}")
+        raise SpecError(message(text, name="epochs/n_train", **values))
 
 
 def _validate_family(spec: RunSpec) -> None:
     """Settings that mean something for one family only, and combinations a family cannot build."""
     if spec.seq_len not in SEQ_LENS:
-        raise SpecError(
-            f"seq_len: {spec.seq_len} does not split 784 pixels into equal steps "
-            f"(allowed {', '.join(map(str, SEQ_LENS))})"
-        )
+        allowed = ", ".join(map(str, SEQ_LENS))
+        text = N_("{name}: {value:d} does not split 784 pixels into equal steps (allowed {allowed})")
+        raise SpecError(message(text, name="seq_len", value=spec.seq_len, allowed=allowed))
     if spec.model not in RECURRENT:
         if spec.recurrent_init != "default":
-            raise SpecError(f"recurrent_init: {spec.recurrent_init} needs a recurrent model (rnn, lstm, gru)")
+            text = N_("{name}: {value} needs a recurrent model (rnn, lstm, gru)")
+            raise SpecError(message(text, name="recurrent_init", value=spec.recurrent_init))
         if spec.forget_bias != 0:
-            raise SpecError("forget_bias: only an lstm has a forget gate")
+            raise SpecError(message("{name}: only an lstm has a forget gate", name="forget_bias"))
         return
     if spec.model != "lstm" and spec.forget_bias != 0:
-        raise SpecError(f"forget_bias: only an lstm has a forget gate (this is a {spec.model})")
+        text = N_("{name}: only an lstm has a forget gate (this is a {model})")
+        raise SpecError(message(text, name="forget_bias", model=spec.model))
     if spec.model == "rnn" and spec.activation not in ("tanh", "relu"):
-        raise SpecError(f"activation: an rnn is tanh or relu, not {spec.activation}")
+        text = N_("{name}: an rnn is tanh or relu, not {value}")
+        raise SpecError(message(text, name="activation", value=spec.activation))
     if spec.recurrent_init == "identity" and spec.model != "rnn":
-        raise SpecError(f"recurrent_init: identity (IRNN) is for an rnn (this is a {spec.model})")
+        text = N_("{name}: identity (IRNN) is for an rnn (this is a {model})")
+        raise SpecError(message(text, name="recurrent_init", model=spec.model))
     if spec.norm != "none":
-        raise SpecError(f"norm: {spec.norm} norm is not available for a recurrent net ({spec.model}; use none)")
+        text = N_("{name}: {value} norm is not available for a recurrent net ({model}; use none)")
+        raise SpecError(message(text, name="norm", value=spec.norm, model=spec.model))
     if spec.residual:
-        raise SpecError(f"residual: skips are not available for a recurrent net ({spec.model})")
+        text = N_("{name}: skips are not available for a recurrent net ({model})")
+        raise SpecError(message(text, name="residual", model=spec.model))
 
 
 def _format(value: Any) -> str:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .i18n import N_, Message, Translator, message, translator
+from .i18n import ENGLISH, N_, Message, Translator, message
 from .models import CLASSES
 from .probes import SLOPE_FRACTION, stuck_word
 from .results import RunResult, json_safe
@@ -59,7 +59,6 @@ class Rules:
 
 
 RULES = Rules()
-ENGLISH = translator("en")
 STUCK_MESSAGES = {  # per stuck word (probes.stuck_word, or a watched run's mix): the key and the sentence
     "saturated": (
         "stuck.saturated",

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .cache import ResultCache, resolved
+from .i18n import N_, message
 from .results import RunResult
 from .spec import RANGES, RunSpec, SpecError
 from .summary import final_metrics, gradient_ratio
@@ -50,9 +51,10 @@ class Sweep:
 
     def __post_init__(self) -> None:
         if not self.depths or not self.activations or not self.inits or not self.variants:
-            raise SpecError("sweep: give at least one depth, one activation, one init and one variant")
+            raise SpecError(message("sweep: give at least one depth, one activation, one init and one variant"))
         if len(self.points()) > MAX_POINTS:
-            raise SpecError(f"sweep: {len(self.points())} points is more than the {MAX_POINTS} allowed")
+            text = N_("sweep: {count:d} points is more than the {limit:d} allowed")
+            raise SpecError(message(text, count=len(self.points()), limit=MAX_POINTS))
 
     def points(self) -> list[RunSpec]:
         """Every spec of the sweep, validated, in the order they train (a resumed sweep skips cached ones)."""
@@ -71,9 +73,10 @@ def parse_depths(text: str) -> tuple[int, ...]:
     try:
         depths = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise SpecError(f"depths: {text!r} is not a comma-separated list of whole numbers") from None
+        raise SpecError(message("depths: {text!r} is not a comma-separated list of whole numbers", text=text)) from None
     if not depths or not all(low <= d <= high for d in depths):
-        raise SpecError(f"depths: {text!r} must list depths from {low:g} to {high:g}")
+        bounds = {"low": format(low, "g"), "high": format(high, "g")}
+        raise SpecError(message("depths: {text!r} must list depths from {low} to {high}", text=text, **bounds))
     return depths
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .charts import HEATMAP_SCHEME, NOTE_COLOR, RIDGE_OVERLAP, _fit_x, _log_axis, _note, color_scale, snapshot_at
+from .i18n import ENGLISH, N_, Translator, message
 from .results import RunResult
 from .spec import RECURRENT
 
@@ -19,7 +20,7 @@ TIME_ROW_HEIGHT = 18  # pixels per time step row of the ridgelines
 TIME_HEATMAP_HEIGHT = 240  # pixels: the heatmap's time axis, whatever the number of steps
 
 CAPTIONS = {
-    "time": (
+    "time": N_(
         "Recurrent runs only: the gradient of the loss with respect to each hidden state h_t, through time. "
         "**Left:** ‖∂L/∂h_t‖ for every time step t at the chosen step (log scale; the loss is at the last step T). "
         "**Per run:** log₁₀|∂L/∂h_t| at 16 time steps, and ‖∂L/∂h_t‖ over training (first recurrent layer).  \n"
@@ -33,10 +34,10 @@ def is_recurrent(result: RunResult) -> bool:
     return result.spec is not None and result.spec.model in RECURRENT
 
 
-def not_recurrent(name: str, result: RunResult) -> str:
+def not_recurrent(name: str, result: RunResult, tr: Translator = ENGLISH) -> str:
     """The note a run without time steps gets in place of a through-time chart."""
-    model = result.spec.model if result.spec is not None else "this model"
-    return f"{name}: {model} is not a recurrent net (it has no time steps)."
+    model = result.spec.model if result.spec is not None else tr.gettext(N_("this model"))
+    return tr.render(message("{name}: {model} is not a recurrent net (it has no time steps).", name=name, model=model))
 
 
 def time_flow_frame(runs: Runs, step: int | None) -> pd.DataFrame:
@@ -65,22 +66,23 @@ def time_flow_frame(runs: Runs, step: int | None) -> pd.DataFrame:
     return frame[np.isfinite(values) & (values > 0)][columns]
 
 
-def time_flow_notes(runs: Runs, step: int | None, frame: pd.DataFrame) -> list[str]:
+def time_flow_notes(runs: Runs, step: int | None, frame: pd.DataFrame, tr: Translator = ENGLISH) -> list[str]:
     """What the through-time flow does not draw: runs of other families, and time steps whose gradient is 0."""
     notes = []
     for name, result in runs:
         if not is_recurrent(result):
-            notes.append(not_recurrent(name, result))
+            notes.append(not_recurrent(name, result, tr))
             continue
         norms = result.hidden_grad_norms(snapshot_at(result, step))
         total = sum(len(values) for values in norms.values())
         drawn = int((frame["run"] == name).sum())
         if total > drawn:
-            notes.append(f"{name}: {total - drawn} time steps with ‖∂L/∂h_t‖ = 0 or not a number are not drawn.")
+            text = N_("{name}: {count:d} time steps with ‖∂L/∂h_t‖ = 0 or not a number are not drawn.")
+            notes.append(tr.render(message(text, name=name, count=total - drawn)))
     return notes
 
 
-def time_flow(runs: Runs, step: int | None) -> alt.LayerChart:
+def time_flow(runs: Runs, step: int | None, tr: Translator = ENGLISH) -> alt.LayerChart:
     """‖∂L/∂h_t‖ against t, log scale, one line per recurrent run (dashed for its higher layers)."""
     names = [name for name, _ in runs]
     frame = time_flow_frame(runs, step)
@@ -90,7 +92,9 @@ def time_flow(runs: Runs, step: int | None) -> alt.LayerChart:
         .mark_line(point=alt.OverlayMarkDef(size=12) if longest <= 50 else False)
         .encode(
             x=alt.X(
-                "t:Q", title="time step t (the loss is read at the last one)", scale=alt.Scale(domain=[1, longest])
+                "t:Q",
+                title=tr.gettext(N_("time step t (the loss is read at the last one)")),
+                scale=alt.Scale(domain=[1, longest]),
             ),
             y=alt.Y("value:Q", scale=alt.Scale(type="log"), title="‖∂L/∂h_t‖", axis=_log_axis(frame["value"])),
             color=alt.Color(
@@ -98,12 +102,17 @@ def time_flow(runs: Runs, step: int | None) -> alt.LayerChart:
                 scale=color_scale(names),
                 legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
             ),
-            strokeDash=alt.StrokeDash("layer_name:N", title="layer", legend=None),
+            strokeDash=alt.StrokeDash("layer_name:N", title=tr.gettext(N_("layer")), legend=None),
             detail="layer_name:N",
-            tooltip=["run", alt.Tooltip("layer_name:N", title="layer"), "t", alt.Tooltip("value:Q", format=".3e")],
+            tooltip=[
+                "run",
+                alt.Tooltip("layer_name:N", title=tr.gettext(N_("layer"))),
+                "t",
+                alt.Tooltip("value:Q", format=".3e"),
+            ],
         )
     )
-    notes = time_flow_notes(runs, step, frame)
+    notes = time_flow_notes(runs, step, frame, tr)
     title = (
         alt.TitleParams(
             notes[0], subtitle=notes[1:], anchor="start", fontSize=12, fontWeight="normal", color=NOTE_COLOR
@@ -113,7 +122,7 @@ def time_flow(runs: Runs, step: int | None) -> alt.LayerChart:
     )
     parts: list[alt.Chart] = [lines]
     if frame.empty:
-        parts.append(_note(["No recurrent run has a gradient to draw at this step."]))
+        parts.append(_note([tr.gettext(N_("No recurrent run has a gradient to draw at this step."))]))
     return _fit_x(alt.layer(*parts, title=title).properties(height=250))
 
 
@@ -147,11 +156,16 @@ def time_ridge_domain(runs: Runs, step: int | None, pad: float = 0.5) -> tuple[f
 
 
 def time_ridgeline(
-    name: str, result: RunResult, step: int | None, x_domain: tuple[float, float], color: str
+    name: str,
+    result: RunResult,
+    step: int | None,
+    x_domain: tuple[float, float],
+    color: str,
+    tr: Translator = ENGLISH,
 ) -> alt.LayerChart:
     """log10|∂L/∂h_t| of the first recurrent layer, one row per recorded time step (t = 1 on top)."""
     if not is_recurrent(result):
-        return _note_panel(not_recurrent(name, result))
+        return _note_panel(not_recurrent(name, result, tr))
     frame = time_ridge_frame(result, step)
     ts = sorted(time_histogram_at(result, step)["t"].unique().tolist())
     labels = f"{ts}[datum.value - 1] ? 't = ' + {ts}[datum.value - 1] : ''"
@@ -170,12 +184,16 @@ def time_ridgeline(
             y=y,
             y2="top:Q",
             detail="t:N",
-            tooltip=["t", alt.Tooltip("bin_start:Q", format=".2f", title="from"), alt.Tooltip("count:Q", format=",")],
+            tooltip=[
+                "t",
+                alt.Tooltip("bin_start:Q", format=".2f", title=tr.gettext(N_("from"))),
+                alt.Tooltip("count:Q", format=",", title=tr.gettext(N_("count"))),
+            ],
         )
     )
     parts: list[alt.Chart] = [ridges]
     if frame.empty:
-        parts.append(_note(["Nothing to draw: every ∂L/∂h_t is 0 or not a number here."]))
+        parts.append(_note([tr.gettext(N_("Nothing to draw: every ∂L/∂h_t is 0 or not a number here."))]))
     title = f"{name}: {result.layer_name(1)}"
     height = TIME_ROW_HEIGHT * (max(len(ts), 1) + RIDGE_OVERLAP)
     return _fit_x(alt.layer(*parts, title=title).properties(height=height))
@@ -215,11 +233,11 @@ def time_heatmap_domain(runs: Runs) -> tuple[float, float]:
 
 
 def time_heatmap(
-    name: str, result: RunResult, color_domain: tuple[float, float], step: int | None = None
+    name: str, result: RunResult, color_domain: tuple[float, float], step: int | None = None, tr: Translator = ENGLISH
 ) -> alt.LayerChart:
     """Time step (t = 1 on top) × training step, coloured by log10 ‖∂L/∂h_t‖ of the first recurrent layer."""
     if not is_recurrent(result):
-        return _note_panel(not_recurrent(name, result))
+        return _note_panel(not_recurrent(name, result, tr))
     frame = time_heatmap_frame(result)
     total = int(result.meta.get("total_steps") or 0)
     seq_len = result.spec.seq_len
@@ -227,9 +245,17 @@ def time_heatmap(
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X("step_start:Q", title="training step", scale=alt.Scale(domain=[0, max(total, 1)], nice=False)),
+            x=alt.X(
+                "step_start:Q",
+                title=tr.gettext(N_("training step")),
+                scale=alt.Scale(domain=[0, max(total, 1)], nice=False),
+            ),
             x2="step_end:Q",
-            y=alt.Y("t:Q", title="time step t", scale=alt.Scale(domain=[0.5, seq_len + 0.5], reverse=True, nice=False)),
+            y=alt.Y(
+                "t:Q",
+                title=tr.gettext(N_("time step t")),
+                scale=alt.Scale(domain=[0.5, seq_len + 0.5], reverse=True, nice=False),
+            ),
             y2="t_end:Q",
             color=alt.Color(
                 "log_norm:Q",
@@ -238,7 +264,7 @@ def time_heatmap(
                 legend=alt.Legend(orient="bottom", gradientLength=160),
             ),
             tooltip=[
-                alt.Tooltip("step_start:Q", title="from step"),
+                alt.Tooltip("step_start:Q", title=tr.gettext(N_("from step"))),
                 alt.Tooltip("t:Q", title="t", format=".0f"),
                 alt.Tooltip("log_norm:Q", format=".2f"),
             ],
@@ -249,7 +275,7 @@ def time_heatmap(
         rule = pd.DataFrame({"step": [step]})
         parts.append(alt.Chart(rule).mark_rule(color="#d62728", strokeWidth=2).encode(x="step:Q"))
     if frame.empty:
-        parts.append(_note(["Nothing to draw: every ‖∂L/∂h_t‖ is 0 or not a number."]))
+        parts.append(_note([tr.gettext(N_("Nothing to draw: every ‖∂L/∂h_t‖ is 0 or not a number."))]))
     title = f"{name}: {result.layer_name(1)}"
     return _fit_x(alt.layer(*parts, title=title).properties(height=TIME_HEATMAP_HEIGHT))
 

@@ -229,20 +229,26 @@ def ticker(steps: tuple[int, ...], slider_key: str) -> None:
 
 class Places:
     """Where each chart section is drawn: in page order outside the tour; on a stop, its "look here" section in
-    a highlighted box with the one-line summary, then the others, each folded in an expander, in page order."""
+    a highlighted box with the one-line summary where Places is made (right under the tour panel, so that it is
+    in view on a laptop screen), and the others, each folded in an expander, in page order where `fold_here` is
+    called (below the runs' headers and the step scrubber)."""
 
     def __init__(self, stop: tour.Stop | None) -> None:
         self.stop = stop
+        self.folded: dict[str, DeltaGenerator] = {}
         if stop is None:
             return
         t = tr()
-        folded = tour.view_order(stop)[1]
         look = st.container(border=True)
         here, seen = t.gettext("Look here"), t.gettext("What you just saw:")
         look.markdown(f":blue-background[:material/visibility: **{here}**]")
         self.look = look.container()
         look.success(f"**{seen}** {t.gettext(stop.seen)}", icon=":material/lightbulb:")
-        self.folded = {view: st.container() for view in folded}
+
+    def fold_here(self) -> None:
+        """Make the places of the folded sections, in page order, at this point of the page."""
+        if self.stop is not None:
+            self.folded = {view: st.container() for view in tour.view_order(self.stop)[1]}
 
     def looks_at(self, view: str) -> bool:
         return self.stop is not None and self.stop.look == view
