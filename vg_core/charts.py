@@ -492,9 +492,17 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None, tr: Transla
     if step is not None:
         layers.append(_step_rule(step))
     if not any(len(result.steps) for _, result in runs):
-        layers.append(_note([tr.gettext(N_("Not trained (0 epochs): the dots at step 0 are the untrained networks."))]))
+        text = N_("Not trained (0 epochs): the dots at step 0 are the untrained networks.")
+        layers.append(_note([_no_steps(tr, text, *(result for _, result in runs))]))
     title = tr.gettext(N_("Loss") if is_loss else N_("Accuracy"))
     return _fit_x(alt.layer(*layers, title=title).properties(height=200))
+
+
+def _no_steps(tr: Translator, untrained: str, *results: RunResult) -> str:
+    """Why no training step is drawn: `untrained` for 0-epoch runs; a run still in its first steps says so."""
+    if any(result.meta.get("total_steps") for result in results):
+        return tr.gettext(N_("Training has just started: no training step recorded yet."))
+    return tr.gettext(untrained)
 
 
 def _step_rule(step: int) -> alt.Chart:
@@ -756,7 +764,7 @@ def gradient_heatmap(
 
 def heatmap_empty_reason(result: RunResult, tr: Translator = ENGLISH) -> str:
     if result.layer_steps.empty:
-        return tr.gettext(N_("Not trained (0 epochs): no training step to show."))
+        return _no_steps(tr, N_("Not trained (0 epochs): no training step to show."), result)
     return tr.gettext(N_("Nothing to draw: every step's gradient norm is 0, NaN or infinite."))
 
 
@@ -1007,7 +1015,13 @@ def percentile_trace(
     if step is not None and step > 0:
         layers_drawn.append(_step_rule(step))
     if frame.empty:
-        layers_drawn.append(_note([empty_reason(result, "pre_activation", step, tr)]))
+        fused = result.spec is not None and result.spec.model in RECURRENT
+        reason = (
+            tr.gettext(N_("A fused recurrent layer's activation has no separate input to take percentiles of."))
+            if fused
+            else empty_reason(result, "pre_activation", step, tr)
+        )
+        layers_drawn.append(_note([reason]))
     return _fit_x(alt.layer(*layers_drawn, title=title or "").properties(height=220))
 
 
@@ -1087,7 +1101,7 @@ def ratio_chart(
         parts.append(_step_rule(step))
     if frame.empty:
         reason = (
-            tr.gettext(N_("Not trained (0 epochs): no update yet."))
+            _no_steps(tr, N_("Not trained (0 epochs): no update yet."), result)
             if result.layer_steps.empty
             else empty_reason(result, "weight_grad", step, tr)
         )
