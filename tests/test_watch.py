@@ -290,3 +290,16 @@ def test_the_step_log_is_bounded_by_merging_rows() -> None:
     assert recorder.steps["step"].tolist() == [4, 8, 11]
     assert recorder.steps["loss"].tolist() == [2.5, 6.5, 10.0]
     assert recorder.layer_steps["weight_grad_norm"].tolist() == [2.0, 2.0, 2.0]
+
+
+def test_the_step_log_names_the_exact_diverged_step_across_buffer_moves() -> None:
+    """A loss over the limit found when the device buffer is moved out is still the answer at the next check."""
+    model = nn.Linear(2, 2)
+    recorder = Recorder(None, {}, activation="linear")
+    log = StepRecorder(model, find_layers(model), recorder, torch.device("cpu"), total_steps=11, capacity=3)
+    log.loss_limit = 5.5
+    model.weight.grad = torch.ones(2, 2)
+    for value in range(1, 12):
+        log.record(torch.tensor(float(value)))
+    assert log.first_diverged(log.step) == 6 and log.first_diverged(log.step) == 6
+    assert recorder.meta["steps_per_point"] == 1 and recorder.steps["step"].tolist() == list(range(1, 10))
