@@ -140,7 +140,7 @@ PRESETS: dict[str, Preset] = {
                 "plain net the gradient reaching conv1 is a small fraction of the last conv's; the skips carry it "
                 "back almost undiminished (He et al. 2016)."
             ),
-            base=QUICK.replace(activation="relu", depth=9, width=8, n_train=2000, epochs=2, lr=0.02, probe_size=128),
+            base=QUICK.replace(activation="relu", depth=9, width=8, n_train=1000, epochs=1, lr=0.02, probe_size=128),
             runs=({"model": "cnn"}, {"model": "cnn", "residual": True}),
         ),
         Preset(
