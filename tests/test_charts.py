@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vg_core import charts
-from vg_core.i18n import ENGLISH
+from vg_core.i18n import ENGLISH, translator
 from vg_core.presets import MAX_RUNS, PER_RUN_FIELDS, PRESETS, SHARED_FIELDS, Comparison, Preset
 from vg_core.probes import PERCENTILES
 from vg_core.reproductions import REPRODUCTIONS
@@ -204,6 +204,23 @@ def test_activation_axes_are_per_activation(runs) -> None:
     domains = charts.activation_domains(runs, None)
     assert set(domains) == {"sigmoid", "relu"}
     assert domains["sigmoid"][1] < 1.5 < domains["relu"][1]  # sigmoid keeps its own 0…1
+
+
+def test_charts_speak_the_pages_language(runs, diverged) -> None:
+    """Titles, axes, tooltips and notes in Indonesian, numbers written the Indonesian way; English by default."""
+    indonesian = translator("id")
+    flow = json.dumps(
+        charts.gradient_flow([("2 · diverged", diverged)], None, tr=indonesian).to_dict(), ensure_ascii=False
+    )
+    assert "lapisan (masukan → keluaran)" in flow and "tidak ada lapisan yang digambar" in flow
+    assert "layer (input → output)" not in flow and "no layer drawn" not in flow
+    curve = json.dumps(charts.learning_curve(runs, "acc", tr=indonesian).to_dict(), ensure_ascii=False)
+    assert '"Akurasi"' in curve and "langkah pelatihan" in curve
+    assert charts.step_label(12, 5, indonesian) == "langkah 12 (epoch 2,40)" and charts.step_label(12, 5) == (
+        "step 12 (epoch 2.40)"
+    )
+    title = charts.export_title("Aliran gradien", None, 6, "weight_grad", indonesian)
+    assert title == "Aliran gradien\npada cuplikan terakhir setiap jaringan · gradien bobot ∂L/∂W"
 
 
 def test_svg_export_names_the_view_step_and_gradients(runs) -> None:

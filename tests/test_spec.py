@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vg_core import spec as spec_module
+from vg_core.i18n import translator
 from vg_core.spec import (
     ACTIVATIONS,
     ARTICLE_SPEC,
@@ -393,3 +394,11 @@ def test_ranges_are_sane():
     for name, (kind, low, high) in RANGES.items():
         assert kind in (int, float) and low < high and math.isfinite(high), name
     assert RunSpec.from_params({}) == ARTICLE_SPEC
+
+
+def test_spec_errors_carry_a_message_for_the_page():
+    """str(err) is the CLI's English; err.message renders in the page's language with the same values."""
+    with pytest.raises(SpecError) as caught:
+        RunSpec(depth=0)
+    assert str(caught.value) == "depth: 0 is out of range (allowed 1 to 100)"
+    assert translator("id").render(caught.value.message) == "depth: 0 di luar rentang (yang diizinkan 1 sampai 100)"

@@ -411,7 +411,7 @@ def _field_error(name: str, value: Any, label: str | None = None) -> Message | N
         _CHEAP_FOR.get(name, _CHEAP).replace(**{name: value})
     except SpecError as err:
         params = dict(err.message.params)
-        if "value" in params:
+        if isinstance(params.get("value"), str):  # a link's text, shortened; a number keeps its format
             params["value"] = _shown(params["value"])
         if label and "name" in params:
             params["name"] = label
