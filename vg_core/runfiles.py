@@ -1,4 +1,4 @@
-"""Saved runs opened safely: a run's folder, or a .zip of it, read as Parquet + JSON only (never unpickled).
+"""Saved runs opened safely: a run's folder, or a .zip of it, read as Parquet + JSON only, nothing else.
 
 A saved run is the folder RunResult.save writes: meta.json and one Parquet file per frame. Everything else
 is refused with one plain-words RunFileError: other files (.pkl, .pt, ...), path tricks (../x, absolute
@@ -201,7 +201,8 @@ def _check_names(names: list[str]) -> None:
     unexpected = [name for name in names if name not in RUN_FILES]
     if unexpected:
         raise RunFileError(
-            f"Unexpected file {unexpected[0]!r}: a saved run holds only {', '.join(RUN_FILES)} (never pickles)."
+            f"Unexpected file {unexpected[0]!r}: a saved run holds only {', '.join(RUN_FILES)} "
+            "(no other format is ever read)."
         )
     missing = [name for name in RUN_FILES if name not in names]
     if missing:
