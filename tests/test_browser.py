@@ -125,7 +125,8 @@ def test_uploading_a_saved_run_adds_a_column(browser, isolated_cache: Path, tmp_
     archive.write_bytes(
         zipped_run(as_watched(train(tiny_spec()), ["conv1", "layer1.0.conv1", "fc1", "fc"]), tmp_path / "my-net")
     )
-    tiny = "preset=activations&dataset=mnist-sample&n_train=200&epochs=1&width=16&batch_size=50&run1=sigmoid&run2=off&run3=off"
+    tiny = "preset=activations&dataset=mnist-sample&n_train=200&epochs=1&width=16&batch_size=50"
+    tiny += "&run1=sigmoid&run2=off&run3=off"  # one built-in run: the others of the preset are off
     with pb.streamlit_server(isolated_cache) as server:
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.goto(f"{server.url}/?{tiny}")
