@@ -939,6 +939,7 @@ def activation_trace(
 # ---------------------------------------------------------------- the last hidden layer's input over training
 
 PERCENTILE_DASHES = {15: [4, 3], 50: [1, 0], 85: [4, 3]}  # the median solid, the outer percentiles dashed
+PERCENTILE_COLORS = {15: "#6baed6", 50: "#08306b", 85: "#2171b5"}  # one blue ramp, the median darkest
 
 
 def percentile_frame(result: RunResult) -> pd.DataFrame:
@@ -994,7 +995,7 @@ def percentile_trace(
             ),
             color=alt.Color(
                 "label:N",
-                scale=alt.Scale(domain=list(labels.values()), scheme=LAYER_SCHEME),
+                scale=alt.Scale(domain=list(labels.values()), range=[PERCENTILE_COLORS[q] for q in PERCENTILES]),
                 legend=alt.Legend(orient="bottom", title=None, symbolOpacity=1),
             ),
             strokeDash=alt.StrokeDash(
