@@ -702,12 +702,15 @@ def heatmap_frame(result: RunResult, columns: int = HEATMAP_COLUMNS) -> pd.DataF
 
 def heatmap_domain(runs: Runs) -> tuple[float, float]:
     """One log colour range for every run's heatmap."""
-    values = [heatmap_frame(result)["log_norm"] for _, result in runs]
-    values = [v for v in values if len(v)]
+    return shared_range([heatmap_frame(result)["log_norm"] for _, result in runs], (-6.0, 0.0))
+
+
+def shared_range(values: Sequence[pd.Series], empty: tuple[float, float]) -> tuple[float, float]:
+    """(lowest, highest) over every run's values, widened by 1 each way when they are all equal; `empty` if none."""
+    values = [part for part in values if len(part)]
     if not values:
-        return (-6.0, 0.0)
-    joined = pd.concat(values)
-    low, high = float(joined.min()), float(joined.max())
+        return empty
+    low, high = min(float(part.min()) for part in values), max(float(part.max()) for part in values)
     return (low, high) if high > low else (low - 1, high + 1)
 
 
@@ -868,12 +871,7 @@ def activation_trace_frame(result: RunResult) -> pd.DataFrame:
 def activation_trace_domain(runs: Runs) -> tuple[float, float]:
     """One y range (mean ± std over every traced layer and step) for every run's panel."""
     frames = [activation_trace_frame(result) for _, result in runs]
-    frames = [frame for frame in frames if len(frame)]
-    if not frames:
-        return (-1.0, 1.0)
-    low = min(float(frame["low"].min()) for frame in frames)
-    high = max(float(frame["high"].max()) for frame in frames)
-    return (low, high) if high > low else (low - 1, high + 1)
+    return shared_range([frame[column] for frame in frames for column in ("low", "high")], (-1.0, 1.0))
 
 
 def _training_steps(result: RunResult, frame: pd.DataFrame, tr: Translator) -> alt.X:
@@ -963,12 +961,7 @@ def percentile_frame(result: RunResult) -> pd.DataFrame:
 
 def percentile_domain(runs: Runs) -> tuple[float, float]:
     """One y range (every run's percentiles at every step) for every run's panel."""
-    values = [percentile_frame(result)["value"] for _, result in runs]
-    values = [part for part in values if len(part)]
-    if not values:
-        return (-1.0, 1.0)
-    low, high = min(float(part.min()) for part in values), max(float(part.max()) for part in values)
-    return (low, high) if high > low else (low - 1, high + 1)
+    return shared_range([percentile_frame(result)["value"] for _, result in runs], (-1.0, 1.0))
 
 
 def percentile_trace(

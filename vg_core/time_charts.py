@@ -10,7 +10,17 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .charts import HEATMAP_SCHEME, NOTE_COLOR, RIDGE_OVERLAP, _fit_x, _log_axis, _note, color_scale, snapshot_at
+from .charts import (
+    HEATMAP_SCHEME,
+    NOTE_COLOR,
+    RIDGE_OVERLAP,
+    _fit_x,
+    _log_axis,
+    _note,
+    color_scale,
+    shared_range,
+    snapshot_at,
+)
 from .i18n import ENGLISH, N_, Translator, message
 from .results import RunResult
 from .spec import RECURRENT
@@ -223,13 +233,8 @@ def time_heatmap_frame(result: RunResult) -> pd.DataFrame:
 
 def time_heatmap_domain(runs: Runs) -> tuple[float, float]:
     """One colour range for every recurrent run's through-time heatmap."""
-    values = [time_heatmap_frame(result)["log_norm"] for _, result in runs if is_recurrent(result)]
-    values = [v for v in values if len(v)]
-    if not values:
-        return (-6.0, 0.0)
-    joined = pd.concat(values)
-    low, high = float(joined.min()), float(joined.max())
-    return (low, high) if high > low else (low - 1, high + 1)
+    frames = [time_heatmap_frame(result)["log_norm"] for _, result in runs if is_recurrent(result)]
+    return shared_range(frames, (-6.0, 0.0))
 
 
 def time_heatmap(
