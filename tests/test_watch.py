@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import sys
@@ -209,6 +210,27 @@ def test_a_probe_changes_nothing() -> None:
     assert w.result.snapshot_steps == [0, 1]
     assert_same_state(before, state(model))
     assert w.result.stat("weight_grad_norm").notna().all()
+
+
+def test_a_probe_leaves_the_training_randomness_alone() -> None:
+    """Dropout draws in a probe come from a forked generator: a watched loop ends on the same weights."""
+
+    def trained(watched: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        probe = (torch.randn(8, 6), torch.arange(8) % 3)
+        with watch(model, probe=probe, every=1) if watched else contextlib.nullcontext() as w:
+            for _ in range(4):
+                optimizer.zero_grad()
+                loss = nn.functional.cross_entropy(model(torch.randn(5, 6)), torch.arange(5) % 3)
+                loss.backward()
+                if w is not None:
+                    w.step(loss)
+                optimizer.step()
+        return [p.detach().clone() for p in model.parameters()]
+
+    assert all(torch.equal(a, b) for a, b in zip(trained(False), trained(True)))
 
 
 def no_hooks(model: nn.Module) -> bool:

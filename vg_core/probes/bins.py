@@ -41,7 +41,10 @@ SIGNED_GRAD_BINS = Bins(-1.0, 1.0, 100)  # the article's plt.hist(range=(-1, 1),
 
 def histogram(values: torch.Tensor, bins: Bins) -> torch.Tensor:
     """Counts on fixed bins, values outside clamped into the end bins; NaN is not counted."""
-    return torch.histc(exact(values).clamp(bins.low, bins.high), bins.count, bins.low, bins.high)
+    wide = exact(values)
+    # clamped in place where exact() made a copy (a float32 tensor), never the caller's own float64 tensor
+    wide = wide.clamp_(bins.low, bins.high) if wide.data_ptr() != values.data_ptr() else wide.clamp(bins.low, bins.high)
+    return torch.histc(wide, bins.count, bins.low, bins.high)
 
 
 def exact(values: torch.Tensor) -> torch.Tensor:
@@ -70,10 +73,12 @@ def gradient_summary(values: torch.Tensor, bins: Bins = LOG_GRAD_BINS) -> tuple[
     norm, mean_abs, std = torch.linalg.vector_norm(flat), magnitude.mean(), flat.std()
     # count_nonzero, not (mask).sum(): a sum of booleans first copies them into int64
     zeros = flat.numel() - torch.count_nonzero(flat)
-    nan, inf = torch.count_nonzero(torch.isnan(flat)), torch.count_nonzero(magnitude == torch.inf)
-    # log10|0| = -inf is clamped into the first bin, log10|inf| = inf into the last; NaN stays NaN: histc skips it
+    inf = torch.count_nonzero(torch.isinf(magnitude))
+    # log10|0| = -inf is clamped into the first bin, log10|inf| = inf into the last; NaN stays NaN: histc skips
+    # it, and counts everything else, so the NaN are what it left out
     logs = magnitude.log10_().clamp_(bins.low, bins.high)
     counts = torch.histc(logs, bins.count, bins.low, bins.high)
+    nan = flat.numel() - counts.double().sum()
     counts[0] -= zeros
     counts[-1] -= inf
     return counts, torch.stack([norm, mean_abs, std, zeros.float(), nan.float(), inf.float()])

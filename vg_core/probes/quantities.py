@@ -131,7 +131,11 @@ class Activation(Quantity):
 
     def summarise(self, values, layer, bins, done):
         # NaN falls in no bin: counted, so that every histogram adds up to its element count.
-        stats = {"act_mean": values.mean(), "act_std": values.std(), "act_nan": torch.isnan(values).sum().float()}
+        stats = {
+            "act_mean": values.mean(),
+            "act_std": values.std(),
+            "act_nan": torch.count_nonzero(torch.isnan(values)).float(),
+        }
         return histogram(values, bins), stats
 
 
@@ -149,7 +153,7 @@ class PreActivation(Quantity):
         stats = {
             "pre_act_mean": values.mean(),
             "pre_act_std": values.std(),
-            "pre_act_nan": torch.isnan(values).sum().float(),
+            "pre_act_nan": torch.count_nonzero(torch.isnan(values)).float(),
         }
         return histogram(values, bins), stats
 
@@ -169,18 +173,25 @@ class PreActivationPercentiles(Quantity):
 
 
 def percentiles(values: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
-    """numpy.percentile's default (linear) on the flattened values, by one sort in float64 (torch.quantile
-    refuses tensors above 2^24 elements); no sync with the device."""
-    ordered = exact(values).sort().values
-    last = ordered.numel() - 1
-    found = []
+    """numpy.percentile's default (linear) on the flattened values, in float64; NaN if any value is NaN.
+
+    Each pair of neighbouring order statistics is found by selection (kthvalue) in the values' own dtype, which
+    picks exactly the elements a float64 sort would (widening is monotonic), without sorting millions of
+    elements; only the interpolation is in float64. No sync with the device (torch.quantile refuses tensors
+    above 2^24 elements)."""
+    flat = values.detach().reshape(-1)
+    last = flat.numel() - 1
+    pairs, fractions = [], []
     for q in qs:
         position = q / 100 * last
         low = int(position)
-        high = min(low + 1, last)
-        found.append(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
-    result = torch.stack(found)
-    return torch.where(torch.isnan(ordered[-1]), torch.full_like(result, float("nan")), result)
+        below = flat.kthvalue(low + 1).values
+        above = flat.kthvalue(low + 2).values if position > low else below
+        pairs.append(exact(torch.stack([below, above])))
+        fractions.append(position - low)
+    ends = torch.stack(pairs)
+    result = ends[:, 0] + (ends[:, 1] - ends[:, 0]) * ends.new_tensor(fractions)
+    return torch.where(torch.isnan(flat).any(), torch.full_like(result, float("nan")), result)
 
 
 class Stuck(Quantity):

@@ -42,7 +42,8 @@ def probe_batch(
     """Forward and backward on (x, y) through hooks on `layers` (default: the model's own).
 
     `activation` picks the activation histogram's bins. The model is left exactly as it was: weights,
-    gradients (restored, not zeroed), buffers (batch-norm statistics) and training mode."""
+    gradients (restored, not zeroed), buffers (batch-norm statistics) and training mode; so is the random
+    number generator (a dropout layer's draws in the probe do not shift the training's)."""
     layers = model_layers(model) if layers is None else list(layers)
     params = list(model.parameters())
     saved_grads = [p.grad for p in params]
@@ -51,7 +52,8 @@ def probe_batch(
     try:
         for p in params:
             p.grad = None
-        with attach(layers) as captures, torch.enable_grad():
+        rng = torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else [])
+        with rng, attach(layers) as captures, torch.enable_grad():
             loss = loss_fn(model(x), y)
             loss.backward()
         with torch.no_grad():
@@ -90,7 +92,8 @@ def _summarise(model, layers, captures, activation, loss) -> ProbeSnapshot:
     grads = [p.grad.detach().reshape(-1) for p in model.parameters() if p.grad is not None]
     bins = SIGNED_GRAD_BINS
     signed = sum(torch.histc(exact(g), bins.count, bins.low, bins.high) for g in grads)
-    outside = sum(torch.count_nonzero(~(g.abs() <= 1)) for g in grads)  # NaN included: it is in no bin
+    # histc keeps -1 and 1 and drops what lies outside and NaN: those are the rest
+    outside = sum(g.numel() for g in grads) - signed.sum()
     table_cpu = table.cpu().numpy()
     return ProbeSnapshot(
         loss=float(loss.detach().cpu()),
