@@ -115,10 +115,25 @@ class GradWeightRatio(Quantity):
         return None, {"grad_weight_ratio": done["weight_grad_std"] / done["weight_std"]}
 
 
-class Activation(Quantity):
-    """The activation's output (a fused recurrent module's own output); histogram, mean, std, NaN count."""
+class _Distribution(Quantity):
+    """A histogram of the values with their mean, std and NaN count (NaN falls in no bin: counted apart, so that
+    every histogram adds up to its element count)."""
 
-    name = "activation"
+    prefix = ""
+
+    def summarise(self, values, layer, bins, done):
+        stats = {
+            f"{self.prefix}_mean": values.mean(),
+            f"{self.prefix}_std": values.std(),
+            f"{self.prefix}_nan": torch.count_nonzero(torch.isnan(values)).float(),
+        }
+        return histogram(values, bins), stats
+
+
+class Activation(_Distribution):
+    """The activation's output (a fused recurrent module's own output)."""
+
+    name, prefix = "activation", "act"
     stats = ("act_mean", "act_std", "act_nan")
 
     def bins(self, activation):
@@ -129,33 +144,16 @@ class Activation(Quantity):
             return _joined(capture.outputs)
         return _joined(capture.activations)
 
-    def summarise(self, values, layer, bins, done):
-        # NaN falls in no bin: counted, so that every histogram adds up to its element count.
-        stats = {
-            "act_mean": values.mean(),
-            "act_std": values.std(),
-            "act_nan": torch.count_nonzero(torch.isnan(values)).float(),
-        }
-        return histogram(values, bins), stats
 
-
-class PreActivation(Quantity):
+class PreActivation(_Distribution):
     """The activation module's input (after any norm); none for a fused recurrent module."""
 
-    name = "pre_activation"
+    name, prefix = "pre_activation", "pre_act"
     stats = ("pre_act_mean", "pre_act_std", "pre_act_nan")
     bins = staticmethod(lambda activation: PRE_ACTIVATION_BINS)
 
     def values(self, layer, capture):
         return _joined(capture.pre_activations)
-
-    def summarise(self, values, layer, bins, done):
-        stats = {
-            "pre_act_mean": values.mean(),
-            "pre_act_std": values.std(),
-            "pre_act_nan": torch.count_nonzero(torch.isnan(values)).float(),
-        }
-        return histogram(values, bins), stats
 
 
 class PreActivationPercentiles(Quantity):
