@@ -307,7 +307,7 @@ def _learning(result: RunResult, step: int | None) -> Verdict | None:
 def run_stuck_word(result: RunResult) -> str | None:
     """What a run's stuck units are called (see probes.stuck_word); a watched model mixes activations."""
     if result.spec is None:
-        return "saturated or near-zero slope"
+        return N_("saturated or near-zero slope")
     return stuck_word(result.spec.activation)
 
 
