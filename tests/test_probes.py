@@ -28,6 +28,7 @@ from vg_core.probes import (
     percentiles,
     probe_batch,
 )
+from vg_core.probes.quantities import select_on_cpu, select_on_device
 from vg_core.spec import ACTIVATIONS
 
 FUNCTIONS = {
@@ -200,6 +201,15 @@ def test_percentiles_are_numpys_exactly(size):
     values = torch.randn(size, generator=torch.Generator().manual_seed(size)) * 3 + 1
     qs = (0, 15, 50, 85, 100)
     np.testing.assert_allclose(percentiles(values, qs).numpy(), np.percentile(values.double().numpy(), qs), rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_both_ways_of_selecting_pick_the_sorted_elements(dtype):
+    values = (torch.randn(5_000, generator=torch.Generator().manual_seed(1)) * 4).round().to(dtype)  # many ties
+    ranks = [0, 749, 750, 2_499, 2_500, 4_249, 4_999]
+    expected = values.float().sort().values[ranks]
+    assert torch.equal(select_on_cpu(values, ranks).float(), expected)
+    assert torch.equal(select_on_device(values, ranks).float(), expected)
 
 
 def test_percentiles_of_values_with_nan_are_nan_as_numpys():
