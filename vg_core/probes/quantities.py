@@ -215,9 +215,9 @@ class Stuck(Quantity):
 
     def summarise(self, values, layer, bins, done):
         stuck = slope(layer.activation, values).abs() < SLOPE_FRACTION * max_slope(layer.activation)
-        saturated = stuck.float().mean()
+        saturated = torch.count_nonzero(stuck) / stuck.numel()
         units = stuck.movedim(layer.unit_dim, 0)
-        dead = units.reshape(units.shape[0], -1).all(1).float().mean()
+        dead = torch.count_nonzero(units.reshape(units.shape[0], -1).all(1)) / units.shape[0]
         either = saturated if isinstance(layer.activation, PER_ELEMENT) else dead
         return None, {"saturated_frac": saturated, "dead_frac": dead, "saturated_or_dead": either}
 
@@ -225,8 +225,9 @@ class Stuck(Quantity):
 @torch.enable_grad()
 def slope(activation: nn.Module, pre: torch.Tensor) -> torch.Tensor:
     """f'(pre) element by element, by autograd through the activation module itself."""
-    x = pre.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(activation(x.clone()), x, torch.ones_like(x))  # clone: an in-place activation
+    x = pre.detach().requires_grad_(True)
+    # the sum's gradient is f'(x) for an element-wise f; clone: an in-place activation must not write to x
+    (grad,) = torch.autograd.grad(activation(x.clone()).sum(), x)
     return grad
 
 
