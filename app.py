@@ -475,7 +475,7 @@ def layout(comparison: Comparison, yours: list[tuple[str, RunResult]]) -> Page:
 
 def controls(page: Page, comparison: Comparison) -> None:
     """The step scrubber (over every run's recorded snapshots) and the gradient kind."""
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
     steps = sorted({step for _, result in page.ready for step in result.snapshot_steps})
     with right:
         kind = st.segmented_control(
