@@ -28,6 +28,7 @@ import html
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import altair as alt
 import pandas as pd
@@ -51,10 +52,12 @@ from vg_page import tour as tour_page
 torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
 REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser redraws too)
+MEMO_ITEMS = 64  # charts and verdicts kept (a few pages' worth; each holds only its own small frames)
 PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace", "percentiles")
 TIME_VIEWS = ("time_dist", "time_heatmap")  # per run, in the through-time section (recurrent runs only)
+SWEEP_ASKED = "sweep_asked"  # session state: the key of the comparison whose sweep's button was pressed
 RECURRENT_HELP = N_("The hidden-to-hidden matrix: PyTorch's default, orthogonal × gain, or identity × gain (IRNN, rnn)")
 
 
@@ -95,6 +98,12 @@ def _memory(root: str) -> ps.ResultMemory:
 
 def memory() -> ps.ResultMemory:
     return _memory(str(cache_dir()))
+
+
+@st.cache_resource
+def built() -> ps.Memo:
+    """Charts and verdicts built for the page, by what they show (Page.memo)."""
+    return ps.Memo(MEMO_ITEMS)
 
 
 @st.cache_resource
@@ -252,6 +261,9 @@ def model_settings(index: int) -> None:
 # ---------------------------------------------------------------- main area
 
 
+Slots = dict[str, list[DeltaGenerator]]  # a view's key -> where each of its charts goes
+
+
 @dataclass
 class Page:
     """The placeholders of one page, filled from whatever results exist (complete or still training)."""
@@ -270,79 +282,87 @@ class Page:
     def ready(self) -> list[tuple[str, RunResult]]:
         return [(name, result) for name, result in zip(self.names, self.results) if result is not None]
 
-    def section(self, key: str, title: str, per_run: bool, caption: str | None = None) -> None:
-        head, button = st.columns([5, 1], vertical_alignment="bottom")
-        head.subheader(title, help=language.glossary(*language.SECTION_TERMS.get(key, ())))
-        self.exports[key] = button.empty()
+    def section(
+        self, key: str, title: str, folded: bool, slots: Callable[[], Slots], caption: str | None = None
+    ) -> None:
+        """A chart section: heading, SVG button, caption, and the `slots()` its charts are drawn in. A `folded`
+        section is an expander that makes its slots, so that its charts are built and drawn, only while open."""
+        terms = language.glossary(*language.SECTION_TERMS.get(key, ()))
+        caption = caption or _(charts.CAPTIONS[key])
         self.titles[key] = title
-        st.caption(caption or _(charts.CAPTIONS[key]))
-        if per_run:
-            self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
+        if not folded:
+            head, button = st.columns([5, 1], vertical_alignment="bottom")
+            head.subheader(title, help=terms)
+            self.exports[key] = button.empty()
+            st.caption(caption)
+            self.slots.update(slots())
+            return
+        box = st.expander(title, key=f"section-{key}", on_change="rerun")  # lazy: closed, it costs nothing
+        if box.open:
+            with box:
+                text, button = st.columns([5, 1], vertical_alignment="bottom")
+                text.caption(caption, help=terms)
+                self.exports[key] = button.empty()
+                self.slots.update(slots())
 
-    def activations_section(self) -> None:
+    def run_slots(self) -> list[DeltaGenerator]:
+        """One slot per run, side by side."""
+        return [column.empty() for column in run_columns(len(self.names))]
+
+    def curve_slots(self) -> Slots:
+        """Loss and accuracy, side by side."""
+        return {"curves": [column.empty() for column in st.columns(2)]}
+
+    def activation_slots(self) -> Slots:
         """He's per-layer std (all runs) first, then each run's activations over training, in one row."""
-        left, right = charts.CAPTIONS["act_std"], charts.CAPTIONS["act_trace"]
-        self.section(
-            "act",
-            _("Activations over training"),
-            False,
-            say(message("**Left:** {left}  \n**Per run:** {right}", left=_(left), right=_(right))),
-        )
         columns = st.columns(1 + len(self.names))
-        self.slots["act_std"] = [columns[0].empty()]
-        self.slots["act_trace"] = [column.empty() for column in columns[1:]]
+        return {"act_std": [columns[0].empty()], "act_trace": [column.empty() for column in columns[1:]]}
 
-    def time_section(self) -> None:
+    def time_slots(self) -> Slots:
         """Through time (a comparison with a recurrent run): ‖∂L/∂h_t‖ over t for all runs, then per run its
         ridgelines over time steps and its time step × training step heatmap."""
-        self.section("time", _("Through time: the gradient at each time step"), False, _(time_charts.CAPTIONS["time"]))
-        self.slots["time_flow"] = [st.empty()]
-        for key in TIME_VIEWS:
-            self.slots[key] = [column.empty() for column in run_columns(len(self.names))]
+        return {"time_flow": [st.empty()], **{key: self.run_slots() for key in TIME_VIEWS}}
+
+    def memo(self, view: str, build: Callable[[], Any], at_step: bool = True) -> Any:
+        """`build()`, or what it gave before for this view of the same results, gradients, language and step
+        (any step unless `at_step`): scrubbing back, a revisit and every other visitor build nothing again."""
+        step = self.step if at_step else None
+        return built().get((view, self.grad_kind, step, ps.results_key(self.ready), language.current()), build)
 
     def draw_shared(self) -> None:
-        ready = self.ready
+        """The charts of all runs together, in the sections drawn."""
+        ready, step, tr = self.ready, self.step, language.tr()
         if not ready:
             return
-        if "time_flow" in self.slots:
-            chart(self.slots["time_flow"][0], time_charts.time_flow(ready, self.step, language.tr()))
-        chart(self.slots["flow"][0], charts.gradient_flow(ready, self.step, f"{self.grad_kind}_norm", language.tr()))
-        chart(self.slots["curves"][0], charts.learning_curve(ready, "loss", self.step, language.tr()))
-        chart(self.slots["curves"][1], charts.learning_curve(ready, "acc", self.step, language.tr()))
-        chart(self.slots["act_std"][0], charts.activation_std(ready, self.step, language.tr()))
+
+        def curve(metric: str) -> alt.LayerChart:  # its lines do not change with the step: only the marker
+            layers = self.memo(f"curve-{metric}", lambda: charts.curve_layers(ready, metric, tr), at_step=False)
+            return charts.learning_curve(ready, metric, step, tr, layers)
+
+        shared = {
+            "time_flow": lambda: [time_charts.time_flow(ready, step, tr)],
+            "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm", tr)],
+            "curves": lambda: [curve("loss"), curve("acc")],
+            "act_std": lambda: [charts.activation_std(ready, step, tr)],
+        }
+        for key, build in shared.items():
+            if key in self.slots:
+                views = build() if key == "curves" else self.memo(key, build)
+                for slot, view in zip(self.slots[key], views):
+                    chart(slot, view)
 
     def per_run_charts(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
-        """Each per-run view's chart for every run (None where a run has no result, or is not `only`),
-        on axes and colour scales shared by all the runs that have results."""
-        ready, tr = self.ready, language.tr()
-        grad = charts.ridge_domain(ready, self.grad_kind, self.step)
-        act = charts.activation_domains(ready, self.step)
-        ratio = charts.ratio_domain(ready)
-        heat = charts.heatmap_domain(ready)
-        peak = charts.article_max(ready, self.step)
-        trace = charts.activation_trace_domain(ready)
-        percentiles = charts.percentile_domain(ready)
-        time_views = TIME_VIEWS if "time_dist" in self.slots else ()
-        time_grad = time_charts.time_ridge_domain(ready, self.step)
-        time_heat = time_charts.time_heatmap_domain(ready)
-        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in (*PER_RUN_VIEWS, *time_views)}
+        """Each per-run view drawn (its section open): its chart for every run (None where a run has no result,
+        or is not `only`), on axes and colour scales shared by all the runs that have results."""
+        drawn = [key for key in (*PER_RUN_VIEWS, *TIME_VIEWS) if key in self.slots]
+        makers = {key: per_run_maker(key, self.ready, self.grad_kind, self.step) for key in drawn}
+        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in drawn}
         for index, (name, result) in enumerate(zip(self.names, self.results)):
-            if result is None or (only is not None and index != only):
-                for views in built.values():
-                    views.append(None)
-                continue
+            skip = result is None or (only is not None and index != only)
             color = charts.run_color(self.names, name)
-            built["grad_dist"].append(charts.ridgeline(result, self.grad_kind, self.step, grad, color, name, tr))
-            domain = act[charts.activation_of(result)]
-            built["act_dist"].append(charts.ridgeline(result, "activation", self.step, domain, color, name, tr))
-            built["ratio"].append(charts.ratio_chart(result, ratio, self.step, name, tr))
-            built["heatmap"].append(charts.gradient_heatmap(result, heat, self.step, name, tr))
-            built["article"].append(charts.article_histogram(result, self.step, peak, color, name, tr))
-            built["act_trace"].append(charts.activation_trace(result, trace, self.step, name, tr))
-            built["percentiles"].append(charts.percentile_trace(result, percentiles, self.step, name, tr))
-            if time_views:
-                built["time_dist"].append(time_charts.time_ridgeline(name, result, self.step, time_grad, color, tr))
-                built["time_heatmap"].append(time_charts.time_heatmap(name, result, time_heat, self.step, tr))
+            for key, make in makers.items():
+                view = None if skip else self.memo(f"{key}-{index}", functools.partial(make, name, result, color))
+                built[key].append(view)
         return built
 
     def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
@@ -357,7 +377,10 @@ class Page:
         result = self.results[index]
         if result is None:
             return
-        self.verdicts[index].markdown("  \n".join(ps.verdict_lines(result, self.grad_kind, self.step, language.tr())))
+        lines = self.memo(
+            f"verdicts-{index}", lambda: ps.verdict_lines(result, self.grad_kind, self.step, language.tr())
+        )
+        self.verdicts[index].markdown("  \n".join(lines))
 
     def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
@@ -396,6 +419,40 @@ def run_columns(count: int) -> list[DeltaGenerator]:
     return st.columns(count)
 
 
+def per_run_maker(
+    key: str, ready: list[tuple[str, RunResult]], grad_kind: str, step: int | None
+) -> Callable[[str, RunResult, str], alt.TopLevelMixin]:
+    """View `key`'s chart maker, (name, result, colour) -> chart, on the domain the `ready` runs share."""
+    tr = language.tr()
+    if key in ("grad_dist", "act_dist"):
+        grad = charts.ridge_domain(ready, grad_kind, step) if key == "grad_dist" else None
+        act = charts.activation_domains(ready, step) if key == "act_dist" else {}
+        quantity = grad_kind if key == "grad_dist" else "activation"
+        return lambda name, result, color: charts.ridgeline(
+            result, quantity, step, grad or act[charts.activation_of(result)], color, name, tr
+        )
+    if key == "ratio":
+        ratio = charts.ratio_domain(ready)
+        return lambda name, result, color: charts.ratio_chart(result, ratio, step, name, tr)
+    if key == "heatmap":
+        heat = charts.heatmap_domain(ready)
+        return lambda name, result, color: charts.gradient_heatmap(result, heat, step, name, tr)
+    if key == "article":
+        peak = charts.article_max(ready, step)
+        return lambda name, result, color: charts.article_histogram(result, step, peak, color, name, tr)
+    if key == "act_trace":
+        trace = charts.activation_trace_domain(ready)
+        return lambda name, result, color: charts.activation_trace(result, trace, step, name, tr)
+    if key == "percentiles":
+        percentiles = charts.percentile_domain(ready)
+        return lambda name, result, color: charts.percentile_trace(result, percentiles, step, name, tr)
+    if key == "time_dist":
+        time_grad = time_charts.time_ridge_domain(ready, step)
+        return lambda name, result, color: time_charts.time_ridgeline(name, result, step, time_grad, color, tr)
+    time_heat = time_charts.time_heatmap_domain(ready)
+    return lambda name, result, color: time_charts.time_heatmap(name, result, time_heat, step, tr)
+
+
 def layout(comparison: Comparison, yours: list[tuple[str, RunResult]]) -> Page:
     """The comparison's runs, then the visitor's own runs (`yours`: name, result) as more columns."""
     specs = comparison.specs
@@ -418,7 +475,7 @@ def layout(comparison: Comparison, yours: list[tuple[str, RunResult]]) -> Page:
 
 def controls(page: Page, comparison: Comparison) -> None:
     """The step scrubber (over every run's recorded snapshots) and the gradient kind."""
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    left, right = st.columns([2, 1], vertical_alignment="bottom")
     steps = sorted({step for _, result in page.ready for step in result.snapshot_steps})
     with right:
         kind = st.segmented_control(
@@ -561,7 +618,6 @@ class SweepView:
     sweeps: list[Sweep]
     table: pd.DataFrame
     missing: list[RunSpec]
-    clicked: bool
     progress: DeltaGenerator
 
 
@@ -608,13 +664,18 @@ def sweep_section(comparison: Comparison, names: list[str], open_first: bool = F
                 st.caption(_(charts.CAPTIONS["sweep_grad"]))
         else:
             st.info(_("No point of this sweep is in the cache yet."))
-        clicked = False
         if missing:
             label = say(plural_message("Run {n:d} missing point", "Run {n:d} missing points", len(missing)))
-            clicked = st.button(label, key=f"sweep-run-{comparison.key()}", icon=":material/play_arrow:")
+            st.button(
+                label,
+                key=f"sweep-run-{comparison.key()}",
+                icon=":material/play_arrow:",
+                on_click=st.session_state.__setitem__,
+                args=(SWEEP_ASKED, comparison.key()),
+            )
         else:
             st.caption(say(message("All {count:d} points are in the cache.", count=len(table))))
-        return SweepView(sweeps, table, missing, clicked, st.empty())
+        return SweepView(sweeps, table, missing, st.empty())
 
 
 def train_sweep(view: SweepView) -> None:
@@ -640,6 +701,125 @@ def train_sweep(view: SweepView) -> None:
             ps.release_memory()
 
 
+@dataclass
+class Body:
+    """What the page's body drew, for the training that follows it in a full run."""
+
+    page: Page
+    sweep: SweepView | None  # the depth-sweep section, open
+    refused: bool  # over the page's budget: not trained here
+
+
+@st.fragment
+def body(comparison: Comparison, on_tour: tuple[int, Any] | None) -> Body:
+    """Everything under the title and the tour's panel. A fragment: the step scrubber, the gradient view, a
+    section opened and the sweep's depths rerun only this (cached results, the charts drawn), never the page."""
+    places = tour_page.Places(on_tour[1] if on_tour else None)  # on the tour: its chart first, the rest folded
+    preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
+    reproduction = ps.reproduction_of(comparison)
+    introduction(comparison, on_tour is None, reproduction is None)
+    claim = st.empty()
+    data_notes = st.container()  # e.g. "MNIST could not be loaded; using mnist-sample": said up front
+    page = layout(comparison, your_runs.columns(st.session_state))
+    built_in = slice(0, len(comparison.specs))  # the comparison's columns; the visitor's own runs follow
+    sweep = sweep_section(comparison, page.names[built_in]) if preset.depths else None  # a sweep preset: its main view
+    controls(page, comparison)
+    sections(page, comparison, places)
+    refused = notes(page, comparison, data_notes)
+    for index, result in enumerate(page.results):
+        if result is not None:
+            page.status[index].caption(ps.status_line(result, language.tr()))
+            page.draw_verdicts(index)
+        else:
+            page.status[index].caption(_("Not in the cache: trains in a moment, live…"))
+    page.draw_shared()
+    built = page.draw_runs()
+    if not preset.depths:
+        with places.place("sweep"):  # the section folds itself
+            sweep = sweep_section(comparison, page.names[built_in], open_first=places.looks_at("sweep"))
+    if reproduction is not None:
+        table, missing = (sweep.table, len(sweep.missing)) if sweep else (None, 0)
+        text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing, language.tr())
+        claim.info(text, icon=":material/menu_book:")
+    page.draw_exports(built)
+    if st.session_state.get(SWEEP_ASKED) == comparison.key():  # the sweep's button, in this fragment: the
+        st.rerun()  # training is the whole page's (its sidebar can stop it)
+    return Body(page, sweep, refused)
+
+
+def introduction(comparison: Comparison, off_tour: bool, no_reproduction: bool) -> None:
+    """What the page is, the link's warnings, and the preset's caption (or that the comparison is the visitor's)."""
+    if off_tour:
+        st.markdown(
+            _(
+                "Backpropagation multiplies the gradient by each layer's weights and activation slope on its way from "
+                "the loss back to the input. In a deep sigmoid network those factors are small, so the first layers "
+                "get almost no gradient and barely learn. Each column below is one network trained on handwritten "
+                "digits; change the activation, depth, initialisation, skips or normalisation in the sidebar and "
+                "compare."
+            )
+        )
+    for notice in st.session_state.get("notices", []):
+        st.warning(say(message("Ignored part of the link: {notice}", notice=ps.plain(say(notice)))), icon="⚠️")
+    preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
+    if off_tour and comparison.runs_match_preset and no_reproduction:
+        changed = comparison.changed_settings(language.tr())
+        note = "  \n" + say(message("*Changed here:* {changes}.", changes=", ".join(changed))) if changed else ""
+        st.info(say(message("**{title}.** {caption}", title=_(preset.title), caption=_(preset.caption))) + note)
+    elif off_tour and no_reproduction:
+        st.info(_("**Your own comparison.** Pick a preset in the sidebar to start again from one."))
+
+
+def sections(page: Page, comparison: Comparison, places: tour_page.Places) -> None:
+    """The chart sections in page order (placed and folded as `places` says), their slots in `page`."""
+    places.fold_here()
+    flow_column, curves_column = st.columns([2, 3])
+    with flow_column, places.place("flow"):
+        shown = _(charts.FLOW_TITLES[f"{page.grad_kind}_norm"])  # the caption names the gradients on screen
+        caption = say(message("**Shown: {shown}.** {caption}", shown=shown, caption=_(charts.CAPTIONS["flow"])))
+        page.section("flow", _("Gradient flow"), places.folds("flow"), lambda: {"flow": [st.empty()]}, caption)
+    with curves_column, places.place("curves"):
+        page.section("curves", _("Learning curves"), places.folds("curves"), page.curve_slots)
+    left, right = charts.CAPTIONS["act_std"], charts.CAPTIONS["act_trace"]
+    caption = say(message("**Left:** {left}  \n**Per run:** {right}", left=_(left), right=_(right)))
+    with places.place("act"):
+        page.section("act", _("Activations over training"), places.folds("act"), page.activation_slots, caption)
+    per_run = {
+        "percentiles": _("The last hidden layer's input over training"),
+        "grad_dist": _("Gradient distributions by layer"),
+        "act_dist": _("Activation distributions by layer"),
+        "ratio": _("Update and gradient size relative to the weights"),
+        "heatmap": _("Over training: gradient norm per layer and step"),
+        "article": _("The article's view: all gradients in one histogram"),
+    }
+    for key, title in per_run.items():
+        with places.place(key):
+            page.section(key, title, places.folds(key), lambda key=key: {key: page.run_slots()})
+    if any(spec.model in RECURRENT for spec in comparison.specs):
+        with places.place("time"):
+            title, caption = _("Through time: the gradient at each time step"), _(time_charts.CAPTIONS["time"])
+            page.section("time", title, places.folds("time"), page.time_slots, caption)
+
+
+def notes(page: Page, comparison: Comparison, box: DeltaGenerator) -> bool:
+    """The data's notices, a cache problem and a refusal over the page's budget, in `box`; True if refused."""
+    notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
+    for notice in sorted(notices):
+        box.info(ps.plain(say(notice)), icon=":material/info:")
+    if result_cache().problem:
+        box.warning(
+            say(message("Results are shown but not cached: {problem}", problem=ps.plain(result_cache().problem))),
+            icon="⚠️",
+        )
+    missing = [spec for spec, result in zip(comparison.specs, page.results) if result is None]
+    try:
+        budget.check(missing, budget.page_budget())
+    except SpecError as err:  # a preset over a private install's smaller budget: shown as far as cached
+        box.warning(say(message("Not trained here: {error}", error=ps.plain(reason(err)))), icon="⚠️")
+        return True
+    return False
+
+
 def main() -> None:
     st.set_page_config(page_title="Vanishing Gradient Explorer", page_icon="📉", layout="wide")
     if "applied" not in st.session_state:
@@ -653,105 +833,20 @@ def main() -> None:
         tour_page.started(comparison)
     comparison: Comparison = st.session_state["applied"]
     on_tour = tour_page.active(comparison)  # (number, stop) on the tour; applying another comparison leaves it
+    sweep_asked = st.session_state.pop(SWEEP_ASKED, None) == comparison.key()
 
     st.title(_("Vanishing Gradient Explorer"))
     tour_box = st.container()
-    places = tour_page.Places(on_tour[1] if on_tour else None)  # on the tour: its chart first, the rest folded
-    if on_tour is None:
-        st.markdown(
-            _(
-                "Backpropagation multiplies the gradient by each layer's weights and activation slope on its way from "
-                "the loss back to the input. In a deep sigmoid network those factors are small, so the first layers "
-                "get almost no gradient and barely learn. Each column below is one network trained on handwritten "
-                "digits; change the activation, depth, initialisation, skips or normalisation in the sidebar and "
-                "compare."
-            )
-        )
-    for notice in st.session_state.get("notices", []):
-        st.warning(say(message("Ignored part of the link: {notice}", notice=ps.plain(say(notice)))), icon="⚠️")
-    preset = PRESETS.get(comparison.preset, PRESETS[DEFAULT_PRESET])
-    reproduction = ps.reproduction_of(comparison)
-    if on_tour is None and comparison.runs_match_preset and reproduction is None:
-        changed = comparison.changed_settings(language.tr())
-        note = "  \n" + say(message("*Changed here:* {changes}.", changes=", ".join(changed))) if changed else ""
-        st.info(say(message("**{title}.** {caption}", title=_(preset.title), caption=_(preset.caption))) + note)
-    elif on_tour is None and reproduction is None:
-        st.info(_("**Your own comparison.** Pick a preset in the sidebar to start again from one."))
-    claim = st.empty()
-    data_notes = st.container()  # e.g. "MNIST could not be loaded; using mnist-sample": said up front
-
-    page = layout(comparison, your_runs.columns(st.session_state))
-    built_in = slice(0, len(comparison.specs))  # the comparison's columns; the visitor's own runs follow
-    sweep = sweep_section(comparison, page.names[built_in]) if preset.depths else None  # a sweep preset: its main view
+    drawn = body(comparison, on_tour)
     if on_tour is not None:
-        tour_page.panel(tour_box, *on_tour, page.names, page.results, f"step-{comparison.key()}", show)
-    controls(page, comparison)
-    places.fold_here()
-    flow_column, curves_column = st.columns([2, 3])
-    with flow_column, places.place("flow"):
-        shown = _(charts.FLOW_TITLES[f"{page.grad_kind}_norm"])  # the caption names the gradients on screen
-        caption = say(message("**Shown: {shown}.** {caption}", shown=shown, caption=_(charts.CAPTIONS["flow"])))
-        page.section("flow", _("Gradient flow"), per_run=False, caption=caption)
-        page.slots["flow"] = [st.empty()]
-    with curves_column, places.place("curves"):
-        page.section("curves", _("Learning curves"), per_run=False)
-        page.slots["curves"] = [column.empty() for column in st.columns(2)]
-    with places.place("act"):
-        page.activations_section()
-    with places.place("percentiles"):
-        page.section("percentiles", _("The last hidden layer's input over training"), per_run=True)
-    with places.place("grad_dist"):
-        page.section("grad_dist", _("Gradient distributions by layer"), per_run=True)
-    with places.place("act_dist"):
-        page.section("act_dist", _("Activation distributions by layer"), per_run=True)
-    with places.place("ratio"):
-        page.section("ratio", _("Update and gradient size relative to the weights"), per_run=True)
-    with places.place("heatmap"):
-        page.section("heatmap", _("Over training: gradient norm per layer and step"), per_run=True)
-    with places.place("article"):
-        page.section("article", _("The article's view: all gradients in one histogram"), per_run=True)
-    if any(spec.model in RECURRENT for spec in comparison.specs):
-        with places.place("time"):
-            page.time_section()
-
-    notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
-    for notice in sorted(notices):
-        data_notes.info(ps.plain(say(notice)), icon=":material/info:")
-    if result_cache().problem:
-        data_notes.warning(
-            say(message("Results are shown but not cached: {problem}", problem=ps.plain(result_cache().problem))),
-            icon="⚠️",
-        )
-    missing = [spec for spec, result in zip(comparison.specs, page.results) if result is None]
-    refused = False
-    try:
-        budget.check(missing, budget.page_budget())
-    except SpecError as err:  # a preset over a private install's smaller budget: shown as far as cached
-        data_notes.warning(say(message("Not trained here: {error}", error=ps.plain(reason(err)))), icon="⚠️")
-        refused = True
-    for index, result in enumerate(page.results):
-        if result is not None:
-            page.status[index].caption(ps.status_line(result, language.tr()))
-            page.draw_verdicts(index)
-        else:
-            page.status[index].caption(_("Not in the cache: trains in a moment, live…"))
-    page.draw_shared()
-    built = page.draw_runs()
-    if not preset.depths:
-        with places.place("sweep", fold=False):  # the section folds itself
-            sweep = sweep_section(comparison, page.names[built_in], open_first=places.looks_at("sweep"))
-    if reproduction is not None:
-        table, missing = (sweep.table, len(sweep.missing)) if sweep else (None, 0)
-        text = ps.claim_text(reproduction, comparison, page.results[built_in], table, missing, language.tr())
-        claim.info(text, icon=":material/menu_book:")
+        tour_page.panel(tour_box, *on_tour, drawn.page.names, drawn.page.results, f"step-{comparison.key()}", show)
     sidebar()  # after the cached charts (they reach the browser first), before any training (to interrupt it)
-    if sweep is not None and sweep.clicked:
-        train_sweep(sweep)
+    if drawn.sweep is not None and sweep_asked:
+        train_sweep(drawn.sweep)
         st.rerun()  # draw the sweep from the cache, now complete
-    if not refused and train_missing(page, comparison):
+    if not drawn.refused and train_missing(drawn.page, comparison):
         st.rerun()  # everything is cached now: draw the finished page with its step scrubber
-    page.draw_exports(built)
-    export_buttons(page)
+    export_buttons(drawn.page)
 
 
 main()

@@ -1,14 +1,18 @@
 """Page benchmark: the real app in a real browser, timed. `python bench/page_bench.py [--article]`.
 
-Starts `streamlit run app.py` on a free port with an empty result cache, opens it in headless chromium
-(playwright) and measures, for the default preset:
+First the floor: bench/bare_app.py (imports torch, streamlit and altair, draws one Altair chart), started and
+visited exactly like the app. Then `streamlit run app.py` on a free port with an empty result cache, opened in
+headless chromium (playwright), for the default preset:
   first_chart_s   page opened -> the first Vega chart drawn (cold result cache: the runs train live)
+  trained_s       page opened -> the last run's progress bar at its last step (as the browser shows it)
   complete_s      page opened -> every run trained and the finished page drawn (app idle, all charts)
-  revisit_s       a second visit to the same URL (cached) -> complete
+  revisit         a second visit to the same URL (cached) -> first chart, complete
+  scrub_s, grad_s a key press on the step scrubber / a click on the other gradient view -> the last chart
+                  changed (median of a few, on the cached page)
   rss_mb          the Streamlit process's resident memory afterwards (and its peak, from /proc)
-With --article it then opens the article preset and reports the same (MNIST falls back to the 5,000-digit
-mnist-sample offline; the page says so). --server-warm first opens a throwaway page so that the
-torch/pandas imports of the first visitor are not counted. Helpers here are reused by tests/test_browser.py.
+Both servers start cold (a fresh process: the imports count). With --article it then opens the article preset
+and reports the same (MNIST falls back to the 5,000-digit mnist-sample offline; the page says so).
+Helpers here are reused by tests/test_browser.py.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,10 +48,11 @@ IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 EXCEPTION = '[data-testid="stException"]'
 
 
-def charts_per_page(runs: int) -> int:
-    """Charts on a finished page: gradient flow, loss, accuracy, activation std; 7 per run (the sweep closed):
-    gradients, activations, ratios, heatmap, article, activations and input percentiles over training."""
-    return 4 + 7 * runs
+def charts_per_page(runs: int, opened: bool = False) -> int:
+    """Charts on a finished page: gradient flow, loss and accuracy; with every folded section `opened` (the
+    sweep's aside), also activation std and 7 per run: gradients, activations, ratios, heatmap, article,
+    activations and input percentiles over training."""
+    return 3 + (1 + 7 * runs if opened else 0)
 
 
 def free_port() -> int:
@@ -65,11 +72,13 @@ class Server:
 
 
 @contextlib.contextmanager
-def streamlit_server(cache_dir: Path, port: int | None = None, env: dict | None = None) -> Iterator[Server]:
-    """`streamlit run app.py` headless on a free local port, until the block ends."""
+def streamlit_server(
+    cache_dir: Path, port: int | None = None, env: dict | None = None, app: str = "app.py"
+) -> Iterator[Server]:
+    """`streamlit run app.py` (or another page of the repo) headless on a free local port, until the block ends."""
     port = port or free_port()
     environment = {**os.environ, "VG_CACHE_DIR": str(cache_dir), **(env or {})}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command = [sys.executable, "-m", "streamlit", "run", app, "--server.headless", "true"]
     command += ["--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"]
     handle, name = tempfile.mkstemp(prefix="streamlit-", suffix=".log")
     os.close(handle)
@@ -109,12 +118,14 @@ def chromium() -> Iterator[object]:
             browser.close()
 
 
-def wait_idle(page, charts: int | None = None, timeout_s: float = 120, settle_s: float = 1.0) -> float:
-    """Wait until the script is not running (for `settle_s` in a row) and, if given, `charts` charts are drawn.
-    Returns the moment (time.monotonic) it first became so."""
+def wait_idle(page, charts: int | None = None, timeout_s: float = 120, settle_s: float = 1.0, poll=None) -> float:
+    """Wait until the script is not running (for `settle_s` in a row) and, if given, `charts` charts are drawn
+    (`poll()`, if given, is called on each look). Returns the moment (time.monotonic) it first became so."""
     deadline = time.monotonic() + timeout_s
     since = None
     while time.monotonic() < deadline:
+        if poll is not None:
+            poll()
         idle = page.locator(IDLE).count() == 1
         drawn = page.locator(DRAWN_CHART).count()
         if idle and (charts is None or drawn >= charts):
@@ -178,8 +189,25 @@ def full_page_screenshot(page, path: Path) -> None:
     page.screenshot(path=str(path), full_page=True)
 
 
+PROGRESS = re.compile(r"step ([\d,]+) of ([\d,]+)")
+# Every change inside a chart, timed in the page (performance.now()): when the last chart finished redrawing.
+WATCH_CHARTS = """chart => {
+  window.vgChartChanged = 0;
+  new MutationObserver(records => {
+    if (records.some(r => (r.target.closest ? r.target : r.target.parentElement)?.closest(chart)))
+      window.vgChartChanged = performance.now();
+  }).observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+}"""
+
+
 def visit(
-    browser, url: str, charts: int, timeout_s: float, screenshot: Path | None = None, server_pid: int | None = None
+    browser,
+    url: str,
+    charts: int,
+    timeout_s: float,
+    screenshot: Path | None = None,
+    server_pid: int | None = None,
+    interact: bool = False,
 ) -> dict[str, float]:
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
     server_cpu = cpu_s(server_pid) if server_pid else 0.0
@@ -187,46 +215,102 @@ def visit(
     started = time.monotonic()
     page.goto(url)
     first = wait_first_chart(page, timeout_s)
-    done = wait_idle(page, charts, timeout_s)
+    trained = [None]  # when a progress bar last reached its last step
+
+    def watch_bars() -> None:
+        for text in page.locator('[data-testid="stProgress"]').all_inner_texts():
+            found = PROGRESS.search(text)
+            if found and found.group(1) == found.group(2):
+                trained[0] = time.monotonic() if trained[0] is None or trained[0] < started else trained[0]
+            elif found:
+                trained[0] = started - 1  # a bar still moving: not done yet
+
+    done = wait_idle(page, charts, timeout_s, poll=watch_bars)
     if page.locator(EXCEPTION).count():
         raise RuntimeError("the page shows an exception")
     timing = {
         "first_chart_s": round(first - started, 2),
+        "trained_s": round(trained[0] - started, 2) if trained[0] and trained[0] >= started else None,
         "complete_s": round(done - started, 2),
         "server_cpu_s": round(cpu_s(server_pid) - server_cpu, 2) if server_pid else None,
         "browser_cpu_s": round(cpu_s(os.getpid(), skip=server_pid) - browser_cpu, 2),
         "load_avg_1min": os.getloadavg()[0],
     }
+    if interact:
+        timing.update(interactions(page))
     if screenshot:
         full_page_screenshot(page, screenshot)
     page.close()
     return timing
 
 
+def redraw_s(page, act, timeout_s: float = 30, quiet_s: float = 1.0) -> float:
+    """Seconds from `act()` (a key press, a click) to the last chart change it caused: the charts are quiet
+    for `quiet_s` and the script idle."""
+    page.evaluate("() => { window.vgChartChanged = 0; }")
+    begun = page.evaluate("() => performance.now()")
+    act()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+        last, now = page.evaluate("() => [window.vgChartChanged, performance.now()]")
+        if last > begun and now - last >= quiet_s * 1000 and page.locator(IDLE).count() == 1:
+            return round((last - begun) / 1000, 3)
+    raise TimeoutError(f"no chart redrawn within {timeout_s} s")
+
+
+def interactions(page, repeats: int = 3) -> dict[str, object]:
+    """Median seconds to redrawn charts for a step back on the scrubber and a switch of the gradient view."""
+    page.evaluate(WATCH_CHARTS, CHART)
+    thumb = page.locator('[data-testid="stSlider"] input[type="range"]').first
+    scrubs = [redraw_s(page, lambda: thumb.press("ArrowLeft")) for _ in range(repeats)]
+    grads = []
+    for _ in range(repeats):
+        other = page.locator('[data-testid="stButtonGroup"] [role="radio"][aria-checked="false"]').first
+        grads.append(redraw_s(page, other.click))
+    return {
+        "scrub_s": statistics.median(scrubs),
+        "scrubs_s": scrubs,
+        "grad_s": statistics.median(grads),
+        "grads_s": grads,
+    }
+
+
+def floor(browser, out: Path) -> dict[str, object]:
+    """The bare page (bench/bare_app.py), started and visited like the app: cold, then again."""
+    with tempfile.TemporaryDirectory() as cache, streamlit_server(Path(cache), app="bench/bare_app.py") as server:
+        cold = visit(browser, server.url, 1, 120, None, server.pid)
+        again = visit(browser, server.url, 1, 60, out / "bare-page.png", server.pid)
+        return {"cold": cold, "revisit": again, "rss_mb": rss_mb(server.pid)[0]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--article", action="store_true", help="also time the article preset (slow on a CPU)")
-    parser.add_argument("--server-warm", action="store_true", help="open a throwaway page first (imports)")
     parser.add_argument("--out", default=str(REPO / "bench" / "out"), help="where screenshots and JSON go")
+    parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for the app's server (repeatable)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    report: dict[str, object] = {"cpus": os.cpu_count(), "load_avg_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory() as cache, streamlit_server(Path(cache)) as server, chromium() as browser:
-        url, pid = server.url, server.pid
-        if args.server_warm:
-            report["warm_up"] = visit(
-                browser, url + "/?preset=activations&epochs=0&run1=linear", charts_per_page(1), 120
+    env = dict(item.split("=", 1) for item in args.env)
+    report: dict[str, object] = {"cpus": os.cpu_count(), "env": env, "load_avg_before": os.getloadavg()}
+    with chromium() as browser:
+        report["bare_page"] = floor(browser, out)
+        with tempfile.TemporaryDirectory() as cache, streamlit_server(Path(cache), env=env) as server:
+            url, pid = server.url, server.pid
+            default_charts = charts_per_page(3)
+            report["default_cold"] = visit(browser, url, default_charts, 120, out / "default-cold.png", pid)
+            report["default_revisit"] = visit(
+                browser, url, default_charts, 60, out / "default-revisit.png", pid, interact=True
             )
-        default_charts = charts_per_page(3)
-        report["default_cold"] = visit(browser, url, default_charts, 120, out / "default-cold.png", pid)
-        report["default_revisit"] = visit(browser, url, default_charts, 60, out / "default-revisit.png", pid)
-        report["rss_after_default_mb"], report["peak_rss_after_default_mb"] = rss_mb(pid)
-        if args.article:
-            article = url + "/?preset=article"
-            report["article_cold"] = visit(browser, article, charts_per_page(1), 3600, out / "article-cold.png", pid)
-            report["article_revisit"] = visit(browser, article, charts_per_page(1), 60, None, pid)
-            report["rss_after_article_mb"], report["peak_rss_after_article_mb"] = rss_mb(pid)
+            report["rss_after_default_mb"], report["peak_rss_after_default_mb"] = rss_mb(pid)
+            if args.article:
+                article = url + "/?preset=article"
+                report["article_cold"] = visit(
+                    browser, article, charts_per_page(1), 3600, out / "article-cold.png", pid
+                )
+                report["article_revisit"] = visit(browser, article, charts_per_page(1), 60, None, pid)
+                report["rss_after_article_mb"], report["peak_rss_after_article_mb"] = rss_mb(pid)
     report["load_avg_after"] = os.getloadavg()
     (out / "page_bench.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

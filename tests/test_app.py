@@ -19,16 +19,23 @@ TIMEOUT = 240  # a loaded 2-core CI machine trains the default preset in seconds
 TINY = {"dataset": "mnist-sample", "n_train": "200", "epochs": "1", "width": "16", "batch_size": "50"}
 
 
-def charts_per_page(runs: int) -> int:
-    """Gradient flow, loss, accuracy, activation std by layer; per run: gradients, activations, update and gradient
-    ratios, heatmap, article, activations over training, the last hidden layer's input percentiles over training.
-    (The depth sweep is closed, except on a sweep preset with nothing cached.)"""
-    return 4 + 7 * runs
+SECTIONS = ("act", "percentiles", "grad_dist", "act_dist", "ratio", "heatmap", "article", "time")  # folded
 
 
-def run_app(params: dict[str, str] | None = None) -> AppTest:
+def charts_per_page(runs: int, opened: bool = False) -> int:
+    """Gradient flow, loss, accuracy; with the folded sections `opened`, also activation std by layer and per run:
+    gradients, activations, update and gradient ratios, heatmap, article, activations over training, the last
+    hidden layer's input percentiles over training. (The depth sweep is closed, except on a sweep preset.)"""
+    return 3 + (1 + 7 * runs if opened else 0)
+
+
+def run_app(params: dict[str, str] | None = None, opened: bool = False) -> AppTest:
+    """The page from a link; `opened`: with every folded section open (as if clicked), all its charts drawn."""
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
     app.query_params.update(params or {})
+    if opened:
+        for key in SECTIONS:
+            app.session_state[f"section-{key}"] = True
     return app.run()
 
 
@@ -48,23 +55,27 @@ def assert_clean(app: AppTest) -> None:
 def test_default_page_runs_and_draws_its_charts() -> None:
     app = run_app()
     assert_clean(app)
-    assert len(charts(app)) == charts_per_page(3)
+    assert len(charts(app)) == charts_per_page(3)  # the first row; the sections below are folded, not drawn
     assert app.query_params["preset"] == "activations"
     assert "Vanishing" in texts(app)  # the sigmoid column's verdict
     assert app.select_slider[0].label.startswith("Training step")
     assert [b.label for b in app.get("download_button")].count("history.csv") == 3
+    app.session_state["section-grad_dist"] = True  # opened: its charts are drawn (from the cache)
+    app.run()
+    assert_clean(app)
+    assert len(charts(app)) == charts_per_page(3) + 3
 
 
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_each_preset_runs(preset: str) -> None:
-    app = run_app({"preset": preset, **TINY})
+    app = run_app({"preset": preset, **TINY}, opened=True)
     assert_clean(app)
     assert not app.warning, [w.value for w in app.warning]
     runs = len(PRESETS[preset].runs)
     sweep = 2 if PRESETS[preset].depths else 0  # a sweep preset's runs are points of its sweep: drawn against depth
     # a comparison with a recurrent run: through time, the flow over t and per run ridgelines and heatmap
     recurrent = any(spec.model in RECURRENT for spec in PRESETS[preset].specs())
-    assert len(charts(app)) == charts_per_page(runs) + sweep + (1 + 2 * runs if recurrent else 0)
+    assert len(charts(app)) == charts_per_page(runs, opened=True) + sweep + (1 + 2 * runs if recurrent else 0)
     assert app.session_state["w_preset"] == preset
     assert app.session_state["grad_kind"] == PRESETS[preset].grad_kind
     if PRESETS[preset].reproduction:  # the paper's claim, what the runs show, how the setup differs
@@ -78,7 +89,7 @@ def test_each_preset_runs(preset: str) -> None:
 
 
 def test_glorot_preset_shows_back_propagated_gradients() -> None:
-    app = run_app({"preset": "glorot-init", **TINY, "epochs": "0"})
+    app = run_app({"preset": "glorot-init", **TINY, "epochs": "0"}, opened=True)
     assert_clean(app)
     assert app.session_state["grad_kind"] == "grad_out"
     specs = [json.dumps(json.loads(chart.proto.spec), ensure_ascii=False) for chart in charts(app)]
@@ -93,7 +104,7 @@ def test_depth_sweep_draws_from_the_cache_and_trains_missing_points() -> None:
     assert depths.value == "2, 5, 10, 20, 30, 40, 50"
     depths.set_value("1,x").run()
     assert "not a comma-separated list of whole numbers" in app.error[0].value.replace("\\", "")
-    depths.set_value("1, 2").run()
+    app.text_input[0].set_value("1, 2").run()  # the box as this run drew it (it is in the page's fragment)
     assert not app.error
     assert len(charts(app)) == charts_per_page(2)  # nothing cached: no sweep chart, an info instead
     next(b for b in app.button if b.label == "Run 4 missing points").click().run()
@@ -219,7 +230,8 @@ def test_a_partial_preset_link_keeps_the_other_runs() -> None:
 
 
 def test_a_recurrent_run_beside_an_mlp_draws_through_time_with_a_note() -> None:
-    app = run_app({"preset": "rnn-vs-lstm", **TINY, "run2_model": "mlp", "run2": "relu", "run3": "off"})
+    params = {"preset": "rnn-vs-lstm", **TINY, "run2_model": "mlp", "run2": "relu", "run3": "off"}
+    app = run_app(params, opened=True)
     assert_clean(app)
     assert [spec.model for spec in app.session_state["applied"].specs] == ["rnn", "mlp"]
     specs = " ".join(chart.proto.spec for chart in charts(app))

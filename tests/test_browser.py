@@ -52,6 +52,13 @@ def test_default_page_in_a_real_browser(browser, isolated_cache: Path) -> None:
         assert page.locator(pb.EXCEPTION).count() == 0
         assert "preset=activations" in page.url  # the state is in the address bar
         assert page.get_by_text(re.compile(r"Vanishing:\W*at step")).count() == 1  # the sigmoid column's verdict
+        # A step back on the scrubber reruns the page's fragment: the address bar follows, nothing trains.
+        page.locator('[data-testid="stSlider"] input[type="range"]').first.press("ArrowLeft")
+        page.wait_for_url(re.compile(r"step=\d+"), timeout=30_000)
+        # A folded section draws its charts when opened.
+        page.get_by_text("Gradient distributions by layer").click()
+        pb.wait_idle(page, charts=pb.charts_per_page(3) + 3, timeout_s=60)
+        assert page.locator(pb.DRAWN_CHART).count() == pb.charts_per_page(3) + 3
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / "default-page.png"
         pb.full_page_screenshot(page, path)
@@ -133,9 +140,10 @@ def test_uploading_a_saved_run_adds_a_column(browser, isolated_cache: Path, tmp_
         page.goto(f"{server.url}/?{tiny}")
         pb.wait_idle(page, charts=pb.charts_per_page(1), timeout_s=180)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(archive))
-        pb.wait_idle(page, charts=pb.charts_per_page(2), timeout_s=60)
-        assert page.locator(pb.DRAWN_CHART).count() == pb.charts_per_page(2)
-        assert page.get_by_text("Y1 · my-net").count() >= 1
+        page.get_by_text("Y1 · my-net").first.wait_for(timeout=60_000)
+        page.get_by_text("Gradient distributions by layer").click()  # one ridgeline per column: two
+        pb.wait_idle(page, charts=pb.charts_per_page(2) + 2, timeout_s=60)
+        assert page.locator(pb.DRAWN_CHART).count() == pb.charts_per_page(2) + 2
         assert page.locator(pb.EXCEPTION).count() == 0
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / "your-run.png"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import as_watched, tiny_spec, zipped_run
 from streamlit.testing.v1 import AppTest
-from test_app import APP, TIMEOUT, TINY, assert_clean, charts, charts_per_page
+from test_app import APP, SECTIONS, TIMEOUT, TINY, assert_clean, charts, charts_per_page
 
 from vg_core import charts as vg_charts
 from vg_core.i18n import translator
@@ -72,15 +72,17 @@ def headers(app: AppTest) -> list[str]:
 def test_upload_adds_a_column_and_a_bad_upload_changes_nothing(upload: bytes) -> None:
     app = AppTest.from_file(APP, default_timeout=TIMEOUT)
     app.query_params.update(ONE_RUN)
+    for key in SECTIONS:  # every section open: the uploaded run's own charts are drawn
+        app.session_state[f"section-{key}"] = True
     app.run()
     assert_clean(app)
-    assert len(headers(app)) == 1 and len(charts(app)) == charts_per_page(1)
+    assert len(headers(app)) == 1 and len(charts(app)) == charts_per_page(1, opened=True)
 
     app.file_uploader[0].upload("my-net.zip", upload, "application/zip")
     app.run()
     assert_clean(app)
     assert len(headers(app)) == 2 and "Y1 · my-net" in headers(app)[-1]
-    assert len(charts(app)) == charts_per_page(2)
+    assert len(charts(app)) == charts_per_page(2, opened=True)
     named = [c for c in charts(app) if "layer1.0.conv1" in c.proto.spec]  # its own layer names on its charts
     assert len(named) == 5  # ridgelines (gradients, activations), heatmap, activations over training, ratios
     assert [b.label for b in app.get("download_button")].count("history.csv") == 2
@@ -90,12 +92,12 @@ def test_upload_adds_a_column_and_a_bad_upload_changes_nothing(upload: bytes) ->
     assert not app.exception, [e.value for e in app.exception]
     shown = [e.value.replace("\\", "").replace("\u2060", "") for e in app.error]  # plain text on the page
     assert shown == ["Could not open bad.zip (uploaded): Not a readable .zip archive (File is not a zip file)."]
-    assert len(headers(app)) == 2 and len(charts(app)) == charts_per_page(2)
+    assert len(headers(app)) == 2 and len(charts(app)) == charts_per_page(2, opened=True)
 
     app.button(key="your_runs_remove_watch-my-net-0123abcd").click()
     app.run()
     assert_clean(app)
-    assert len(headers(app)) == 1 and len(charts(app)) == charts_per_page(1)
+    assert len(headers(app)) == 1 and len(charts(app)) == charts_per_page(1, opened=True)
 
 
 def test_a_run_from_vg_runs_dir(watched: RunResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

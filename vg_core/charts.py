@@ -444,8 +444,20 @@ def _curve_frames(runs: Runs) -> tuple[pd.DataFrame, pd.DataFrame]:
     return history_frame, _finite(batch_frame, "value")
 
 
-def learning_curve(runs: Runs, metric: str, step: int | None = None, tr: Translator = ENGLISH) -> alt.Chart:
-    """metric 'loss' (log y, with the smoothed batch loss) or 'acc'; train dashed, test solid."""
+def learning_curve(
+    runs: Runs, metric: str, step: int | None = None, tr: Translator = ENGLISH, layers: list | None = None
+) -> alt.LayerChart:
+    """metric 'loss' (log y, with the smoothed batch loss) or 'acc'; train dashed, test solid; the step marked.
+    `layers`: curve_layers(runs, metric, tr), for a caller that keeps them while only the step changes."""
+    parts = [*(curve_layers(runs, metric, tr) if layers is None else layers)]
+    if step is not None:
+        parts.append(_step_rule(step))
+    title = tr.gettext(N_("Loss") if metric == "loss" else N_("Accuracy"))
+    return _fit_x(alt.layer(*parts, title=title).properties(height=200))
+
+
+def curve_layers(runs: Runs, metric: str, tr: Translator = ENGLISH) -> list[alt.Chart]:
+    """A learning curve's layers without the step's marker (they do not depend on it)."""
     names = [name for name, _ in runs]
     history, batches = _curve_frames(runs)
     if len(history):
@@ -489,13 +501,10 @@ def learning_curve(runs: Runs, metric: str, step: int | None = None, tr: Transla
             alt.Chart(batches).mark_line(strokeWidth=1, opacity=0.35).encode(x=x, y=y, color=color, detail="run:N")
         )
     layers.append(lines)
-    if step is not None:
-        layers.append(_step_rule(step))
     if not any(len(result.steps) for _, result in runs):
         text = N_("Not trained (0 epochs): the dots at step 0 are the untrained networks.")
         layers.append(_note([_no_steps(tr, text, *(result for _, result in runs))]))
-    title = tr.gettext(N_("Loss") if is_loss else N_("Accuracy"))
-    return _fit_x(alt.layer(*layers, title=title).properties(height=200))
+    return layers
 
 
 def _no_steps(tr: Translator, untrained: str, *results: RunResult) -> str:

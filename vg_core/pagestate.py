@@ -14,7 +14,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +90,36 @@ class ResultMemory:
             self.items.move_to_end(result.spec.key())
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
+
+
+class Memo:
+    """The last `size` values built, by key, shared by all visitors: what a rerun would build again unchanged
+    (charts and texts of the same results, step and language)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.items: OrderedDict[Hashable, Any] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        with self.lock:
+            if key in self.items:
+                self.items.move_to_end(key)
+                return self.items[key]
+        value = build()
+        with self.lock:
+            self.items[key] = value
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+        return value
+
+
+def results_key(runs: Sequence[tuple[str, RunResult]]) -> tuple:
+    """What tells the results drawn apart, for a Memo: each run's name, key, rows recorded so far and status."""
+    return tuple(
+        (name, result.key, len(result.steps), len(result.layer_stats), result.meta.get("status"))
+        for name, result in runs
+    )
 
 
 # ---------------------------------------------------------------- sidebar widgets <-> comparison

@@ -17,7 +17,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from vg_core import tour
 from vg_core.glossary import tooltip
-from vg_core.i18n import N_, Message, message
+from vg_core.i18n import Message, message
 from vg_core.presets import PRESETS, SHARED_FIELDS, Comparison
 from vg_core.results import RunResult
 from vg_page.language import tr
@@ -29,18 +29,7 @@ PLAY_KEY = "tour_playing"  # session state: Play is on
 FRAME_KEY = "tour_frame_t"  # session state: when Play last moved the step (time.monotonic)
 PLAY_S = 1.5  # seconds per snapshot while playing
 
-# Each section's title as the page shows it (app.py), for its folded box.
-SECTION_TITLES = {
-    "flow": N_("Gradient flow"),
-    "curves": N_("Learning curves"),
-    "act": N_("Activations over training"),
-    "ratio": N_("Update and gradient size relative to the weights"),
-    "grad_dist": N_("Gradient distributions by layer"),
-    "act_dist": N_("Activation distributions by layer"),
-    "heatmap": N_("Over training: gradient norm per layer and step"),
-    "article": N_("The article's view: all gradients in one histogram"),
-    "sweep": N_("Depth sweep: every run at several depths"),
-}
+FIRST_ROW = ("flow", "curves")  # the sections drawn open outside the tour; the others fold (drawn when opened)
 
 
 def shown_stops() -> tuple[tour.Stop, ...]:
@@ -228,10 +217,11 @@ def ticker(steps: tuple[int, ...], slider_key: str) -> None:
 
 
 class Places:
-    """Where each chart section is drawn: in page order outside the tour; on a stop, its "look here" section in
-    a highlighted box with the one-line summary where Places is made (right under the tour panel, so that it is
-    in view on a laptop screen), and the others, each folded in an expander, in page order where `fold_here` is
-    called (below the runs' headers and the step scrubber)."""
+    """Where each chart section is drawn, and whether folded (an expander that draws its charts only once opened).
+    Outside the tour: in page order, the first row (gradient flow, learning curves) open, the rest folded. On a
+    stop: its "look here" section open in a highlighted box with the one-line summary where Places is made (right
+    under the tour panel, so that it is in view on a laptop screen), and the others folded, in page order where
+    `fold_here` is called (below the runs' headers and the step scrubber)."""
 
     def __init__(self, stop: tour.Stop | None) -> None:
         self.stop = stop
@@ -253,12 +243,14 @@ class Places:
     def looks_at(self, view: str) -> bool:
         return self.stop is not None and self.stop.look == view
 
-    def place(self, view: str, fold: bool = True) -> contextlib.AbstractContextManager:
-        """The container section `view` is drawn in (`with places.place("flow"): ...`); `fold=False` for a
-        section that is an expander itself (expanders do not nest)."""
+    def folds(self, view: str) -> bool:
+        """Whether section `view` is folded."""
+        return view not in FIRST_ROW if self.stop is None else view != self.stop.look
+
+    def place(self, view: str) -> contextlib.AbstractContextManager:
+        """The container section `view` is drawn in (`with places.place("flow"): ...`)."""
         if self.stop is None:
             return contextlib.nullcontext()
         if view == self.stop.look:
             return self.look
-        box = self.folded.get(view) or st.container()
-        return box.expander(tr().gettext(SECTION_TITLES.get(view, view))) if fold else box
+        return self.folded.get(view) or st.container()
