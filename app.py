@@ -168,9 +168,9 @@ def number(label: str, name: str, key: str, step: float | None = None, help: str
 
 
 def sidebar() -> None:
-    """The preset picker, the Apply button (at the top, always in reach) and the settings. The settings are a
-    fragment: editing one reruns only the sidebar (marking the edit as not applied yet), never the page, so
-    nothing trains or stops while a value is dragged; Apply reruns the page."""
+    """The preset picker, then the settings in a form with its Apply button at the top (always in reach):
+    edits are sent only with Apply, in one rerun of the page, so nothing trains or stops while a value is
+    changed, and Apply stops a training in progress at once."""
     with st.sidebar:
         language.picker()
         st.selectbox(
@@ -181,19 +181,19 @@ def sidebar() -> None:
             on_change=pick_preset,
             placeholder=_("Your own comparison (pick a preset to start again)"),
         )
-        st.button(_("Apply and train"), type="primary", width="stretch", on_click=apply_form, key="apply")
-        if st.session_state.get("form_error"):
-            st.error(st.session_state["form_error"])
-        settings()
+        with st.form("settings", border=False):
+            st.form_submit_button(
+                _("Apply and train"), type="primary", width="stretch", on_click=apply_form, key="apply"
+            )
+            if st.session_state.get("form_error"):
+                st.error(st.session_state["form_error"])
+            settings()
         st.caption(_("The address bar holds these settings, the step and the gradients shown: copy it to share."))
     your_runs.sidebar_section()
 
 
-@st.fragment
 def settings() -> None:
-    """Every setting of the comparison; edits wait for Apply (and say so)."""
-    if ps.unapplied(st.session_state, st.session_state["applied"], ps.available_devices()):
-        st.warning(_("Changed, not applied yet: press **Apply and train**."), icon=":material/edit:")
+    """Every setting of the comparison (inside the sidebar's form: sent with Apply)."""
     st.markdown(_("**Shared by every run**"))
     st.selectbox(
         _("Dataset"),

@@ -188,12 +188,6 @@ def _family_params(state: Mapping[str, Any], index: int) -> dict[str, Any]:
     return params
 
 
-def unapplied(state: Mapping[str, Any], applied: Comparison, devices: tuple[str, ...]) -> bool:
-    """True when the sidebar's widgets (keys w_*) describe something other than the applied comparison."""
-    edited, problems = Comparison.from_params(widget_params(state, applied.preset), devices)
-    return bool(problems) or edited != applied
-
-
 # ---------------------------------------------------------------- how the page is viewed: step and gradients
 
 GRAD_PARAMS = {"weights": "weight_grad", "backprop": "grad_out"}  # ?grad=... <-> the gradients shown
