@@ -79,44 +79,46 @@ ADAM_EPS = 1e-8
 
 
 class Optimizer:
-    """The spec's optimiser: SGD with momentum or Adam, with torch.optim.SGD's and Adam's defaults.
-
-    X, with the
-    state torch.optim.SGD/Adam would keep, so the numbers are theirs bit for bit; what is left out is the
-    torch.optim.Optimizer object, whose constructor imports torch._dynamo (the compiler, ~1.5 s of CPU)
-    on behalf of torch.compile, which a run never uses."""
+    """The spec's optimiser, SGD with momentum or Adam (torch.optim's defaults otherwise), without a
+    torch.optim.Optimizer: constructing one imports torch._dynamo, the compiler (~1.5 s of CPU here, paid by
+    every command-line run), for torch.compile's sake, which a run never uses. The update is torch.optim's
+    own functional one (torch.optim.sgd.sgd, torch.optim.adam.adam) on the state torch.optim.SGD and Adam
+    keep, so the numbers are theirs bit for bit (tests/test_train.py checks it)."""
 
     def __init__(self, spec: RunSpec, params) -> None:
         self.params = list(params)
         self.adam = spec.optimizer == "adam"
         self.lr, self.momentum = spec.lr, spec.momentum
-        self.state: dict[int, dict[str, torch.Tensor]] = {}  # per parameter index, created at its first step
+        self.state: dict[int, dict[str, torch.Tensor]] = {}  # per parameter index, from its first step
 
     def zero_grad(self) -> None:
-        """Drop the gradients (torch.optim's zero_grad(set_to_none=True))."""
+        """Drop the gradients, as torch.optim's zero_grad(set_to_none=True)."""
         for p in self.params:
             p.grad = None
 
     @torch.no_grad()
     def step(self) -> None:
-        live = [(index, p) for index, p in enumerate(self.params) if p.grad is not None]
-        params, grads = [p for _, p in live], [p.grad for _, p in live]
+        """One update of every parameter that has a gradient."""
+        live = [index for index, p in enumerate(self.params) if p.grad is not None]
+        params = [self.params[index] for index in live]
+        grads = [p.grad for p in params]
         if self.adam:
-            for index, p in live:
-                if index not in self.state:
+            for index in live:
+                if index not in self.state:  # torch.optim.Adam's lazy state: a CPU float step count, zeros
+                    p = self.params[index]
                     self.state[index] = {
                         "step": torch.tensor(0.0, dtype=torch.float32),
                         "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                         "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
                     }
-            states = [self.state[index] for index, _ in live]
+            states = [self.state[index] for index in live]
             adam(
                 params,
                 grads,
-                [s["exp_avg"] for s in states],
-                [s["exp_avg_sq"] for s in states],
+                [state["exp_avg"] for state in states],
+                [state["exp_avg_sq"] for state in states],
                 [],
-                [s["step"] for s in states],
+                [state["step"] for state in states],
                 has_complex=any(torch.is_complex(p) for p in params),
                 amsgrad=False,
                 beta1=ADAM_BETAS[0],
@@ -127,7 +129,7 @@ class Optimizer:
                 maximize=False,
             )
             return
-        buffers = [self.state.get(index, {}).get("momentum_buffer") for index, _ in live]
+        buffers = [self.state.get(index, {}).get("momentum_buffer") for index in live]
         sgd(
             params,
             grads,
@@ -138,10 +140,9 @@ class Optimizer:
             dampening=0.0,
             nesterov=False,
             maximize=False,
-        )
+        )  # fills in the buffers of a first step
         if self.momentum != 0:
-            for (index, _), buffer in zip(live, buffers):
-                self.state[index] = {"momentum_buffer": buffer}
+            self.state.update({index: {"momentum_buffer": buffer} for index, buffer in zip(live, buffers)})
 
 
 def make_optimizer(spec: RunSpec, model: nn.Module) -> Optimizer:
