@@ -15,9 +15,16 @@ same number of training samples; the variants are interleaved (A B C, C B A, ...
 machine slows them alike. The machine's float32 matmul rate on the net's own GEMM shapes is measured
 too, and vg_core's useful training FLOP/s is reported as a fraction of it.
 
+With --whole-process it times whole processes instead, start-up included, as a user waits for them:
+`python bench/article.py` (the article's script) against `python -m vg_core run --dataset fashion-mnist`
+(all probes on, a throwaway cache folder so that it trains), interleaved A B, B A, for 1 and 3 epochs, and
+reports the CLI's training-step FLOP/s (from the run's own timings) against torch.mm on the net's GEMMs.
+
     python bench/throughput.py                   # 3 epochs of 60,000 samples, 2 rounds (2-core CPU: ~4.5 min)
     python bench/throughput.py --quick           # smoke run, seconds
     python bench/throughput.py --device cuda --epochs 10
+    python bench/throughput.py --whole-process   # 1 and 3 epochs, 2 rounds (2-core CPU: ~7 min)
+    python bench/throughput.py --whole-process --quick   # 3,000 samples, 1 epoch, 1 round
 """
 
 from __future__ import annotations
