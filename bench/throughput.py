@@ -15,9 +15,16 @@ same number of training samples; the variants are interleaved (A B C, C B A, ...
 machine slows them alike. The machine's float32 matmul rate on the net's own GEMM shapes is measured
 too, and vg_core's useful training FLOP/s is reported as a fraction of it.
 
+With --whole-process it times whole processes instead, start-up included, as a user waits for them:
+`python bench/article.py` (the article's script) against `python -m vg_core run --dataset fashion-mnist`
+(all probes on, a throwaway cache folder so that it trains), interleaved A B, B A, for 1 and 3 epochs, and
+reports the CLI's training-step FLOP/s (from the run's own timings) against torch.mm on the net's GEMMs.
+
     python bench/throughput.py                   # 3 epochs of 60,000 samples, 2 rounds (2-core CPU: ~4.5 min)
     python bench/throughput.py --quick           # smoke run, seconds
     python bench/throughput.py --device cuda --epochs 10
+    python bench/throughput.py --whole-process   # 1 and 3 epochs, 2 rounds (2-core CPU: ~7 min)
+    python bench/throughput.py --whole-process --quick   # 3,000 samples, 1 epoch, 1 round
 """
 
 from __future__ import annotations
@@ -29,25 +36,25 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
-import torchvision
-import torchvision.transforms as transforms
-from torch import nn, optim
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from bench import article  # noqa: E402
+from bench.article import BATCH, sync  # noqa: E402
 from vg_core.data import DEBIAN_FASHION_DIR  # noqa: E402
 from vg_core.spec import RunSpec  # noqa: E402
 from vg_core.train import resolve_device, snapshot_schedule, steps_per_epoch, train  # noqa: E402
 
 OUT_DIR = ROOT / "bench" / "out"
-BATCH = 100
 SIZES = [28 * 28, 1000, 1000, 1000, 1000, 1000, 10]  # the article's DeepSigmoidNet
 MACS_PER_SAMPLE = sum(a * b for a, b in itertools.pairwise(SIZES))  # multiply-adds of the 6 linear layers
 # Training FLOP per sample, by the usual convention: forward 2 x MACs, backward 4 x MACs (input and weight
@@ -65,44 +72,12 @@ def device_name(device: torch.device) -> str:
     return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
 
 
-def sync(device: torch.device) -> None:
-    """Wait for queued device work before a timer is read."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+# --- the article's code (bench/article.py) ----------------------------------------------------------
 
 
-# --- the article's code ---------------------------------------------------------------------------
-
-
-class DeepSigmoidNet(nn.Module):
-    """The article's network, verbatim."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(28 * 28, 1000)
-        self.fc2 = nn.Linear(1000, 1000)
-        self.fc3 = nn.Linear(1000, 1000)
-        self.fc4 = nn.Linear(1000, 1000)
-        self.fc5 = nn.Linear(1000, 1000)
-        self.fc6 = nn.Linear(1000, 10)
-
-    def forward(self, x):
-        x = x.view(-1, 28 * 28)
-        x = torch.sigmoid(self.fc1(x))
-        x = torch.sigmoid(self.fc2(x))
-        x = torch.sigmoid(self.fc3(x))
-        x = torch.sigmoid(self.fc4(x))
-        x = torch.sigmoid(self.fc5(x))
-        x = self.fc6(x)
-        return x
-
-
-def article_trainset(n_train: int) -> torch.utils.data.Dataset:
-    """torchvision's own FashionMNIST class with the article's transform, over Debian's files.
-
-    torchvision reads the un-gzipped IDX files from <root>/FashionMNIST/raw/, so they are unpacked
-    there once (bench/out/, ignored by git); download=False keeps it off the network.
-    """
+def article_root() -> Path:
+    """The folder torchvision's FashionMNIST class reads: Debian's files un-gzipped into <root>/FashionMNIST/raw/
+    once (bench/out/, ignored by git)."""
     raw = OUT_DIR / "torchvision" / "FashionMNIST" / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for stem in (
@@ -114,33 +89,7 @@ def article_trainset(n_train: int) -> torch.utils.data.Dataset:
         if not (raw / stem).is_file():
             with gzip.open(DEBIAN_FASHION_DIR / f"{stem}.gz") as src, open(raw / stem, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-    transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-    trainset = torchvision.datasets.FashionMNIST(root=str(raw.parent.parent), train=True, transform=transform)
-    return trainset if n_train >= len(trainset) else torch.utils.data.Subset(trainset, range(n_train))
-
-
-def run_article(trainset: torch.utils.data.Dataset, epochs: int, device: torch.device, seed: int) -> dict:
-    """The article's training loop as written; the one addition moves each batch to `device` (a no-op on CPU)."""
-    torch.manual_seed(seed)
-    sync(device)
-    started = time.perf_counter()
-    trainloader = torch.utils.data.DataLoader(trainset, batch_size=BATCH, shuffle=True, num_workers=2)
-    net = DeepSigmoidNet().to(device)
-    criterion = nn.CrossEntropyLoss()
-    optimizer = optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    for _epoch in range(epochs):
-        running_loss = 0.0
-        for i, data in enumerate(trainloader, 0):  # noqa: B007 (i is read after the loop, as in the article)
-            inputs, labels = data
-            inputs, labels = inputs.to(device), labels.to(device)
-            optimizer.zero_grad()
-            outputs = net(inputs)
-            loss = criterion(outputs, labels)
-            loss.backward()
-            optimizer.step()
-            running_loss += loss.item()
-    sync(device)
-    return {"seconds": time.perf_counter() - started, "final_epoch_loss": running_loss / (i + 1)}
+    return raw.parent.parent
 
 
 # --- vg_core -------------------------------------------------------------------------------------
@@ -229,16 +178,16 @@ def matmul_rates(device: torch.device, min_seconds: float) -> dict:
 
 
 def measure(args: argparse.Namespace, device: torch.device) -> dict:
-    trainset = article_trainset(args.n_train)
+    trainset = article.trainset(str(article_root()), args.n_train)
     n_train = len(trainset)
     samples = n_train * args.epochs
     run = {
-        "article": lambda: run_article(trainset, args.epochs, device, seed=0),
+        "article": lambda: article.run(trainset, args.epochs, device, seed=0),
         "vg_probes": lambda: run_vg(n_train, args.epochs, device, probes=True),
         "vg_no_probes": lambda: run_vg(n_train, args.epochs, device, probes=False),
     }
     # Warm-up (not timed): reads and caches the data, starts the thread pools, loads kernels.
-    run_article(torch.utils.data.Subset(trainset, range(1000)), 1, device, seed=0)
+    article.run(torch.utils.data.Subset(trainset, range(1000)), 1, device, seed=0)
     run_vg(1000, 1, device, probes=True)
 
     rounds: list[dict] = []
@@ -338,6 +287,135 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
+# --- whole processes, as a user waits for them ------------------------------------------------------
+
+
+WHOLE_EPOCHS = (1, 3)
+WHOLE_VARIANTS = ("article_process", "cli_process")
+
+
+def _time_process(command: list[str]) -> float:
+    """Wall seconds of one child process, from spawn to exit (start-up and imports included)."""
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
+    return seconds
+
+
+def run_article_process(n_train: int, epochs: int) -> dict:
+    """`python bench/article.py`: the article's script, torchvision's DataLoader and all."""
+    command = [sys.executable, str(ROOT / "bench" / "article.py"), "--root", str(article_root())]
+    return {"seconds": _time_process([*command, "--epochs", str(epochs), "--n-train", str(n_train)])}
+
+
+def run_cli_process(n_train: int, epochs: int) -> dict:
+    """`python -m vg_core run` on a throwaway cache folder, so it trains (all probes on), progress bar included;
+    the run's own timings come from the meta.json it stores."""
+    with tempfile.TemporaryDirectory(prefix="vg-bench-cache-") as cache:
+        command = [sys.executable, "-m", "vg_core", "run", "--dataset", "fashion-mnist", "--epochs", str(epochs)]
+        command += ["--cache-dir", cache] + (["--n-train", str(n_train)] if n_train < 60_000 else [])
+        seconds = _time_process(command)
+        metas = list(Path(cache).glob("*/meta.json"))
+        if len(metas) != 1:
+            raise RuntimeError(f"the CLI left {len(metas)} results in {cache}, not one")
+        meta = json.loads(metas[0].read_text())
+    timings = meta["timings"]
+    return {
+        "seconds": seconds,
+        "status": meta["status"],
+        "run_total_s": timings["total_s"],
+        "setup_s": timings["setup_s"],
+        "eval_s": timings["eval_s"],
+        "probe_s": timings["probe_s"],
+        # the training steps alone: forward, backward, per-step log, optimiser, progress callback
+        "steps_s": timings["total_s"] - timings["setup_s"] - timings["eval_s"] - timings["probe_s"],
+    }
+
+
+def measure_whole(args: argparse.Namespace) -> dict:
+    """Both whole processes, interleaved (A B, B A, ...) for each run length, then torch.mm's rates here."""
+    device = torch.device("cpu")
+    run = {"article_process": run_article_process, "cli_process": run_cli_process}
+    rounds: list[dict] = []
+    for index in range(args.repeats):
+        order = WHOLE_VARIANTS if index % 2 == 0 else WHOLE_VARIANTS[::-1]
+        timing: dict = {}
+        for epochs in args.whole_epochs:
+            timing[str(epochs)] = {}
+            for name in order:
+                load = os.getloadavg()[0]
+                timing[str(epochs)][name] = {**run[name](args.n_train, epochs), "load_average_1min_before": load}
+                print(
+                    f"  round {index + 1}: {epochs} epoch(s) {name:<15} {timing[str(epochs)][name]['seconds']:6.1f} s",
+                    flush=True,
+                )
+        rounds.append(timing)
+    return {
+        "mode": "whole_process",
+        "device": str(device),
+        "device_name": device_name(device),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "n_train": args.n_train,
+        "epochs": list(args.whole_epochs),
+        "repeats": args.repeats,
+        "matmul": matmul_rates(device, args.matmul_seconds),
+        "rounds": rounds,
+    }
+
+
+def whole_figures(raw: dict) -> dict:
+    """Per run length: each process's fastest round, the ratio, and the CLI's training-step FLOP/s."""
+    per_length = {}
+    for epochs in raw["epochs"]:
+        runs = [r[str(epochs)] for r in raw["rounds"]]
+        fastest = {name: min(run[name]["seconds"] for run in runs) for name in WHOLE_VARIANTS}
+        cli = min((run["cli_process"] for run in runs), key=lambda r: r["seconds"])
+        best_steps = min(run["cli_process"]["steps_s"] for run in runs)
+        step_gflops = FLOP_PER_SAMPLE * raw["n_train"] * epochs / best_steps / 1e9
+        per_length[str(epochs)] = {
+            "seconds": fastest,
+            "cli_over_article": fastest["article_process"] / fastest["cli_process"],
+            "cli_over_article_median": statistics.median(
+                run["article_process"]["seconds"] / run["cli_process"]["seconds"] for run in runs
+            ),
+            "fastest_cli_breakdown": {
+                k: cli[k] for k in ("seconds", "run_total_s", "setup_s", "eval_s", "probe_s", "steps_s")
+            },
+            "cli_step_gflops": step_gflops,
+            "cli_step_fraction_of_net_gemm_rate": step_gflops / raw["matmul"]["net_gemms_gflops"],
+        }
+    loads = [run[name]["load_average_1min_before"] for r in raw["rounds"] for run in r.values() for name in run]
+    return {**raw, "per_length": per_length, "load_average_1min": loads}
+
+
+def whole_table(r: dict) -> str:
+    mm = r["matmul"]
+    lines = [
+        f"Fashion-MNIST, {r['n_train']:,} samples per epoch, whole processes (start-up included), fastest of "
+        f"{r['repeats']} interleaved rounds; {r['device_name']} ({r['cpu_count']} CPUs), torch {r['torch']}; "
+        f"1-minute load average before the runs {min(r['load_average_1min']):.1f} to "
+        f"{max(r['load_average_1min']):.1f}. torch.mm on the net's GEMM shapes: {mm['net_gemms_gflops']:,.1f} "
+        f"GFLOP/s ({r['threads']} threads).",
+        "",
+        "| epochs | article script, s | `python -m vg_core run`, s | CLI vs article (median) | CLI run: setup / "
+        "evaluations / probes / steps, s | CLI training steps, GFLOP/s (of torch.mm) |",
+        "| ---: | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for epochs, f in r["per_length"].items():
+        b = f["fastest_cli_breakdown"]
+        lines.append(
+            f"| {epochs} | {f['seconds']['article_process']:.1f} | {f['seconds']['cli_process']:.1f} | "
+            f"{f['cli_over_article']:.2f}x ({f['cli_over_article_median']:.2f}x) | {b['setup_s']:.1f} / "
+            f"{b['eval_s']:.1f} / {b['probe_s']:.1f} / {b['steps_s']:.1f} | {f['cli_step_gflops']:,.1f} "
+            f"({f['cli_step_fraction_of_net_gemm_rate']:.0%}) |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
@@ -348,21 +426,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 samples, 1 round")
     parser.add_argument("--out", default=None, help="JSON file (default bench/out/throughput-<device>.json)")
     parser.add_argument("--render", metavar="JSON", default=None, help="print the table of a saved run and exit")
+    parser.add_argument(
+        "--whole-process",
+        action="store_true",
+        help="time `python bench/article.py` against `python -m vg_core run` as whole processes (CPU), "
+        "for 1 and 3 epochs",
+    )
     args = parser.parse_args(argv)
     if args.render:
-        print(table(figures(json.loads(Path(args.render).read_text()))))
+        raw = json.loads(Path(args.render).read_text())
+        print(whole_table(whole_figures(raw)) if raw.get("mode") == "whole_process" else table(figures(raw)))
         return 0
+    args.whole_epochs = WHOLE_EPOCHS
     if args.quick:
         args.n_train, args.epochs, args.repeats, args.matmul_seconds = 3000, 1, 1, 0.5
-    device = resolve_device(args.device)
+        args.whole_epochs = (1,)
+    device = resolve_device("cpu" if args.whole_process else args.device)
     started = time.perf_counter()
-    result = figures(measure(args, device))
+    result = whole_figures(measure_whole(args)) if args.whole_process else figures(measure(args, device))
     result["benchmark_seconds"] = time.perf_counter() - started
-    out = Path(args.out) if args.out else OUT_DIR / f"throughput-{device.type}{'-quick' if args.quick else ''}.json"
+    name = f"throughput-{'whole-process' if args.whole_process else device.type}{'-quick' if args.quick else ''}"
+    out = Path(args.out) if args.out else OUT_DIR / f"{name}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     print()
-    print(table(result))
+    print(whole_table(result) if args.whole_process else table(result))
     print(f"\n{result['benchmark_seconds']:.0f} s in all; figures in {out}")
     return 0
 

@@ -4,6 +4,9 @@ and the article's physics at initialisation on real digits."""
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,7 @@ from vg_core.train import (
     DIVERGED_LOSS_FACTOR,
     EARLY_SNAPSHOTS,
     Progress,
+    make_optimizer,
     resolve_device,
     snapshot_schedule,
     steps_per_epoch,
@@ -309,6 +313,44 @@ def test_training_steps_and_update_ratios_match_a_hand_written_loop(optimizer):
                 [spec.lr * g.norm().item() / b.norm().item() for g, b in zip(weight_grads, before)],
                 rtol=1e-4,  # |W0 - lr g - W0| in float32 loses a few digits of lr |g|
             )
+
+
+@pytest.mark.parametrize(
+    "params", [{"optimizer": "sgd", "lr": 0.05}, {"optimizer": "sgd", "momentum": 0.0}, {"optimizer": "adam"}]
+)
+def test_the_optimiser_is_torch_optims_bit_for_bit(params):
+    spec = tiny_spec(**params, norm="batch")
+    ours, theirs = build_model(spec), build_model(spec)
+    reference = (
+        torch.optim.Adam(theirs.parameters(), lr=spec.lr)
+        if spec.optimizer == "adam"
+        else torch.optim.SGD(theirs.parameters(), lr=spec.lr, momentum=spec.momentum)
+    )
+    optimizer = make_optimizer(spec, ours)
+    data = load(spec.dataset, spec.n_train, spec.seed, spec.probe_size, "cpu")
+    for step in range(6):
+        index = slice(step * spec.batch_size, (step + 1) * spec.batch_size)
+        for model, opt in ((ours, optimizer), (theirs, reference)):
+            opt.zero_grad()
+            F.cross_entropy(model(data.x_train[index]), data.y_train[index]).backward()
+            if step == 2:  # a parameter without a gradient is left alone, its state too
+                model.fc1.linear.bias.grad = None
+            opt.step()
+        for mine, reference_param in zip(ours.parameters(), theirs.parameters()):
+            assert torch.equal(mine, reference_param)
+
+
+def test_training_does_not_import_the_compiler():
+    """torch.optim.Optimizer imports torch._dynamo (~1.5 s); a run, as the CLI starts one, must not need it."""
+    code = (
+        "import sys, vg_core.cli as cli; "
+        "cli.main(['run', '--dataset', 'mnist-sample', '--n-train', '200', '--depth', '2', '--width', '8', "
+        "'--epochs', '1', '--quiet', '--cache-dir', sys.argv[1]]); "
+        "sys.exit(3 if 'torch._dynamo' in sys.modules else 0)"
+    )
+    with tempfile.TemporaryDirectory() as cache:
+        done = subprocess.run([sys.executable, "-c", code, cache], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:] or "torch._dynamo was imported"
 
 
 # ---------------------------------------------------------------- devices

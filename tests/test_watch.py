@@ -95,7 +95,7 @@ def test_the_same_numbers_as_the_engine() -> None:
     with watch(model, probe=(data.x_probe, data.y_probe), name="mlp", total_steps=total) as w:
         for start in range(0, len(order), spec.batch_size):
             index = order[start : start + spec.batch_size]
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             loss = nn.functional.cross_entropy(model(data.x_train[index]), data.y_train[index])
             loss.backward()
             w.step(loss)

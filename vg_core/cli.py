@@ -120,8 +120,7 @@ def progress_bar(label: str, quiet: bool):
             return
         if not bars:
             bars.append(tqdm(total=progress.total_steps, desc=label, unit="step", file=sys.stderr, leave=False))
-        bars[0].n = progress.step
-        bars[0].refresh()
+        bars[0].update(progress.step - bars[0].n)  # redrawn at most every 0.1 s (tqdm's mininterval), not per step
 
     def close() -> None:
         for bar in bars:

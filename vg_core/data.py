@@ -67,8 +67,9 @@ def data_dir() -> Path:
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:
-    """The article's transform: ToTensor then Normalize((0.5,), (0.5,)), on flat uint8 images."""
-    return (images.reshape(len(images), -1).float() / 255.0 - 0.5) / 0.5
+    """The article's transform: ToTensor then Normalize((0.5,), (0.5,)), on flat uint8 images (in place on the
+    one float copy: the same operations, so the same numbers, without two more copies of the data set)."""
+    return images.reshape(len(images), -1).to(torch.float32, copy=True).div_(255.0).sub_(0.5).div_(0.5)
 
 
 def stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.adam import adam
+from torch.optim.sgd import sgd
 
 from . import data as datasets
 from .models import build_model
@@ -72,10 +74,79 @@ def snapshot_schedule(per_epoch: int, epochs: int, early: int = EARLY_SNAPSHOTS)
     return sorted({0, *geometric.tolist(), *ends})
 
 
-def make_optimizer(spec: RunSpec, model: nn.Module) -> torch.optim.Optimizer:
-    if spec.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=spec.lr)
-    return torch.optim.SGD(model.parameters(), lr=spec.lr, momentum=spec.momentum)
+ADAM_BETAS = (0.9, 0.999)  # torch.optim.Adam's defaults, as the spec's "adam" means
+ADAM_EPS = 1e-8
+
+
+class Optimizer:
+    """The spec's optimiser, SGD with momentum or Adam (torch.optim's defaults otherwise), without a
+    torch.optim.Optimizer: constructing one imports torch._dynamo, the compiler (~1.5 s of CPU here, paid by
+    every command-line run), for torch.compile's sake, which a run never uses. The update is torch.optim's
+    own functional one (torch.optim.sgd.sgd, torch.optim.adam.adam) on the state torch.optim.SGD and Adam
+    keep, so the numbers are theirs bit for bit (tests/test_train.py checks it)."""
+
+    def __init__(self, spec: RunSpec, params) -> None:
+        self.params = list(params)
+        self.adam = spec.optimizer == "adam"
+        self.lr, self.momentum = spec.lr, spec.momentum
+        self.state: dict[int, dict[str, torch.Tensor]] = {}  # per parameter index, from its first step
+
+    def zero_grad(self) -> None:
+        """Drop the gradients, as torch.optim's zero_grad(set_to_none=True)."""
+        for p in self.params:
+            p.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update of every parameter that has a gradient."""
+        live = [index for index, p in enumerate(self.params) if p.grad is not None]
+        params = [self.params[index] for index in live]
+        grads = [p.grad for p in params]
+        if self.adam:
+            for index in live:
+                if index not in self.state:  # torch.optim.Adam's lazy state: a CPU float step count, zeros
+                    p = self.params[index]
+                    self.state[index] = {
+                        "step": torch.tensor(0.0, dtype=torch.float32),
+                        "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
+                        "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
+                    }
+            states = [self.state[index] for index in live]
+            adam(
+                params,
+                grads,
+                [state["exp_avg"] for state in states],
+                [state["exp_avg_sq"] for state in states],
+                [],
+                [state["step"] for state in states],
+                has_complex=any(torch.is_complex(p) for p in params),
+                amsgrad=False,
+                beta1=ADAM_BETAS[0],
+                beta2=ADAM_BETAS[1],
+                lr=self.lr,
+                weight_decay=0.0,
+                eps=ADAM_EPS,
+                maximize=False,
+            )
+            return
+        buffers = [self.state.get(index, {}).get("momentum_buffer") for index in live]
+        sgd(
+            params,
+            grads,
+            buffers,
+            weight_decay=0.0,
+            momentum=self.momentum,
+            lr=self.lr,
+            dampening=0.0,
+            nesterov=False,
+            maximize=False,
+        )  # fills in the buffers of a first step
+        if self.momentum != 0:
+            self.state.update({index: {"momentum_buffer": buffer} for index, buffer in zip(live, buffers)})
+
+
+def make_optimizer(spec: RunSpec, model: nn.Module) -> Optimizer:
+    return Optimizer(spec, model.parameters())
 
 
 @torch.no_grad()
@@ -171,7 +242,7 @@ class _Run:
                 start = batch * spec.batch_size
                 index = order[start : len(order) if batch == self.per_epoch - 1 else start + spec.batch_size]
                 x, y = data.x_train[index], data.y_train[index]
-                self.optimizer.zero_grad(set_to_none=True)
+                self.optimizer.zero_grad()
                 logits = model(x)
                 loss = nn.functional.cross_entropy(logits, y)
                 loss.backward()
