@@ -1,7 +1,8 @@
 """What vg_core.watch costs: the same training loop with and without it, in lockstep in one process.
 
 torchvision's resnet18 (weights=None, num_classes=10) on random 3x28x28 inputs, batches of 128, SGD, the
-default snapshot schedule (no total_steps: steps 0, 1, 2, 4, ..., 256 and the end) and a 128-sample probe batch.
+default snapshot schedule (no total_steps: steps 0, 1, 2, 4, ..., 256 and the end) and a probe batch of 128
+samples (--probe: the probe's forward and backward pass costs as much as a training step on that many).
 
 Two copies of the net start from the same weights and see the same batches: a plain loop and a watched one.
 They take turns step by step (plain step 1, watched step 1, plain step 2, ...; which goes first alternates), and
@@ -9,7 +10,7 @@ each step is timed on its own, so load from other processes on a shared machine 
 total includes its probes, the final probe on leaving the block and building the result's frames. The figure is
 watched seconds / plain seconds; the script also reports the probes' share and the per-step cost outside them.
 
-    python bench/watch_overhead.py [--steps 300] [--device auto]
+    python bench/watch_overhead.py [--steps 300] [--probe 128] [--device auto]
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from vg_core import watch
 from vg_core.train import resolve_device
 
 BATCH = 128
-PROBE = 128
 
 
 def sync(device: torch.device) -> None:
@@ -88,6 +88,7 @@ class Loop:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--probe", type=int, default=128, help="probe batch size")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -97,7 +98,7 @@ def main() -> None:
         (torch.randn(BATCH, 3, 28, 28, device=device), torch.randint(0, 10, (BATCH,), device=device))
         for _ in range(args.steps)
     ]
-    probe = (torch.randn(PROBE, 3, 28, 28, device=device), torch.randint(0, 10, (PROBE,), device=device))
+    probe = (torch.randn(args.probe, 3, 28, 28, device=device), torch.randint(0, 10, (args.probe,), device=device))
     warm = Loop(copy.deepcopy(initial), probe, device, watched=True)  # first-call costs of both code paths
     warm.start()
     for x, y in batches[:3]:
@@ -115,7 +116,8 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu, {torch.get_num_threads()} threads"
     outside = watched.seconds - meta["probe_s"]
     print(
-        f"resnet18 3x28x28, batch {BATCH}, {args.steps} steps on {name} ({wall:.0f} s in all):\n"
+        f"resnet18 3x28x28, batch {BATCH}, probe batch {args.probe}, {args.steps} steps on {name} "
+        f"({wall:.0f} s in all):\n"
         f"  plain {plain.seconds:.1f} s, watched {watched.seconds:.1f} s: ratio {watched.seconds / plain.seconds:.3f}\n"
         f"  {meta['probes']} probes, {meta['probe_s']:.1f} s ({meta['probe_s'] / meta['probes']:.2f} s each, a plain "
         f"step {plain.seconds / args.steps:.2f} s); outside the probes the watched loop took "
