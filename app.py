@@ -803,9 +803,9 @@ def sections(page: Page, comparison: Comparison, places: tour_page.Places) -> No
 
 def notes(page: Page, comparison: Comparison, box: DeltaGenerator) -> bool:
     """The data's notices, a cache problem and a refusal over the page's budget, in `box`; True if refused."""
-    notices = {(r.meta.get("dataset") or {}).get("notice") for r in page.results if r is not None} - {None}
+    notices = {say(note) for result in page.results if result is not None for note in result.data_notes}
     for notice in sorted(notices):
-        box.info(ps.plain(say(notice)), icon=":material/info:")
+        box.info(ps.plain(notice), icon=":material/info:")
     if result_cache().problem:
         box.warning(
             say(message("Results are shown but not cached: {problem}", problem=ps.plain(result_cache().problem))),

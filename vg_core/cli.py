@@ -18,6 +18,7 @@ from .budget import check as check_budget
 from .budget import cli_budget
 from .cache import CacheError, ResultCache
 from .data import DataError
+from .i18n import ENGLISH
 from .reproductions import REPRODUCTIONS, find
 from .results import RunResult, json_safe
 from .runfiles import RunFileError, open_run
@@ -163,8 +164,7 @@ def format_run(result: RunResult) -> str:
     )
     device = result.meta.get("device", "device not recorded")
     lines = [f"{result.label}{data}, {device}, status {result.meta['status']}"]
-    if dataset and dataset.get("notice"):
-        lines.append(f"notice: {dataset['notice']}")
+    lines += [f"notice: {ENGLISH.render(note)}" for note in result.data_notes]
     lines += [shown.to_string(index=False), ""]
     metrics = final_metrics(result)
     if metrics["test_acc"] is not None:

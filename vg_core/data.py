@@ -9,14 +9,16 @@ import importlib.util
 import os
 import socket
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from .i18n import N_
+from .i18n import N_, Message, message
 from .idx import IdxError, read_idx
 
 DEBIAN_FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -87,11 +89,7 @@ def load(name: str, n_train: int, seed: int, probe_size: int, device: torch.devi
     """The named dataset, subsampled to n_train (0 = all) and moved to `device`."""
     raw = load_raw(name)
     train_index = stratified_order(raw.train_labels, seed)
-    notice = raw.notice
-    if n_train:
-        if n_train > len(train_index):
-            extra = f"{raw.name} has {len(train_index):,} training samples; using all of them instead of {n_train:,}"
-            notice = f"{notice} {extra}" if notice else extra
+    if n_train:  # asking for more than there are takes them all (dataset_notes says so)
         train_index = train_index[:n_train]
     probe_index = stratified_order(raw.test_labels, PROBE_SEED)[: min(probe_size, len(raw.test_labels))]
 
@@ -102,7 +100,19 @@ def load(name: str, n_train: int, seed: int, probe_size: int, device: torch.devi
     x_train, y_train = tensors(raw.train_images[np.sort(train_index)], raw.train_labels[np.sort(train_index)])
     x_test, y_test = tensors(raw.test_images, raw.test_labels)
     x_probe, y_probe = tensors(raw.test_images[probe_index], raw.test_labels[probe_index])
-    return Dataset(x_train, y_train, x_test, y_test, x_probe, y_probe, raw.name, raw.source, notice)
+    return Dataset(x_train, y_train, x_test, y_test, x_probe, y_probe, raw.name, raw.source, raw.notice)
+
+
+def dataset_notes(dataset: Mapping[str, Any] | None, asked: int) -> list[Message | str]:
+    """What a run's recorded data (its meta's "dataset") tells the user, each a msgid or a Message translated
+    where it is shown: the stand-in's notice, and a training set smaller than the `asked` n_train (0 = all)."""
+    if not dataset:
+        return []
+    notes: list[Message | str] = [dataset["notice"]] if dataset.get("notice") else []
+    if asked > dataset["n_train"]:
+        text = N_("{name} has {count:,d} training samples; using all of them instead of {asked:,d}.")
+        notes.append(message(text, name=dataset["name"], count=dataset["n_train"], asked=asked))
+    return notes
 
 
 def mnist_unavailable() -> bool:

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .data import dataset_notes
+from .i18n import Message
 from .probes import (
     ACTIVATION_BINS,
     LOG_GRAD_BINS,
@@ -90,6 +92,11 @@ class RunResult:
     def label(self) -> str:
         """The spec's label, or a watched run's own name."""
         return self.spec.label if self.spec is not None else str(self.meta["name"])
+
+    @property
+    def data_notes(self) -> list[Message | str]:
+        """What the user should know of the data it trained on (see data.dataset_notes); none for a watched run."""
+        return dataset_notes(self.meta.get("dataset"), self.spec.n_train if self.spec is not None else 0)
 
     @property
     def key(self) -> str:

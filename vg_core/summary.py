@@ -321,7 +321,11 @@ def summary_dict(result: RunResult, cached: bool) -> dict[str, Any]:
         "cached": cached,
         "status": result.meta["status"],
         "device": result.meta.get("device"),
-        "dataset": dataset and {k: dataset[k] for k in ("name", "source", "n_train", "n_test", "notice")},
+        "dataset": dataset
+        and {
+            **{k: dataset[k] for k in ("name", "source", "n_train", "n_test")},
+            "notice": " ".join(ENGLISH.render(note) for note in result.data_notes) or None,
+        },
         "diverged_at_step": result.diverged_at_step,
         "final": final_metrics(result),
         "gradient_ratio_init": gradient_ratio(result, result.snapshot_steps[0]),
