@@ -57,6 +57,8 @@ PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stop
 OFF = ps.OFF
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace", "percentiles")
 TIME_VIEWS = ("time_dist", "time_heatmap")  # per run, in the through-time section (recurrent runs only)
+BROWSER_DRAW_S = 1.0  # a browser's first visit: drawn, idle this long, then trained (let_the_browser_draw)
+BROWSER_DREW, TIMER_ARMED = "browser_drew", "training_timer_armed"  # session state of let_the_browser_draw
 SWEEP_ASKED = "sweep_asked"  # session state: the key of the comparison whose sweep's button was pressed
 RECURRENT_HELP = N_("The hidden-to-hidden matrix: PyTorch's default, orthogonal × gain, or identity × gain (IRNN, rnn)")
 
@@ -820,6 +822,27 @@ def notes(page: Page, comparison: Comparison, box: DeltaGenerator) -> bool:
     return False
 
 
+def let_the_browser_draw() -> bool:
+    """True, and the run ends here, on a browser's first visit: Streamlit's "running" icon redraws every 0.2 s
+    while a script runs, and the browser then keeps the widgets whose code it is still loading as grey
+    placeholders, for a whole training, so that the sidebar could not change or stop it. So the first run only
+    draws; a one-shot timer of the browser's starts the training BROWSER_DRAW_S later. (AppTest has no browser,
+    hence no headers: it trains at once.)"""
+    if st.session_state.get(BROWSER_DREW) or not st.context.headers:
+        return False
+    st.session_state[BROWSER_DREW] = True
+    start_training_soon()
+    return True
+
+
+@st.fragment(run_every=BROWSER_DRAW_S)
+def start_training_soon() -> None:
+    """Drawn in the first run only; the browser reruns it BROWSER_DRAW_S later, and that reruns the whole page."""
+    if st.session_state.pop(TIMER_ARMED, False):
+        st.rerun(scope="app")
+    st.session_state[TIMER_ARMED] = True
+
+
 def main() -> None:
     st.set_page_config(page_title="Vanishing Gradient Explorer", page_icon="📉", layout="wide")
     if "applied" not in st.session_state:
@@ -844,6 +867,8 @@ def main() -> None:
     if drawn.sweep is not None and sweep_asked:
         train_sweep(drawn.sweep)
         st.rerun()  # draw the sweep from the cache, now complete
+    if not drawn.refused and None in drawn.page.results and let_the_browser_draw():
+        return  # the browser's timer starts the training in a moment
     if not drawn.refused and train_missing(drawn.page, comparison):
         st.rerun()  # everything is cached now: draw the finished page with its step scrubber
     export_buttons(drawn.page)
