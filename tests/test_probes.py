@@ -212,6 +212,17 @@ def test_both_ways_of_selecting_pick_the_sorted_elements(dtype):
     assert torch.equal(select_on_device(values, ranks).float(), expected)
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_selecting_any_ranks_picks_the_sorted_elements(seed):
+    """Random sizes and rank sets (adjacent, at either end, one or many) against a full sort."""
+    generator = torch.Generator().manual_seed(seed)
+    size = int(torch.randint(1, 3_000, (1,), generator=generator))
+    values = (torch.randn(size, generator=generator) * 3).round()  # ties
+    count = int(torch.randint(1, min(size, 12) + 1, (1,), generator=generator))
+    ranks = sorted(set(torch.randint(0, size, (count,), generator=generator).tolist()) | {0, size - 1})
+    assert torch.equal(select_on_cpu(values, ranks), values.sort().values[ranks])
+
+
 def test_percentiles_of_values_with_nan_are_nan_as_numpys():
     values = torch.tensor([[1.0, float("nan")], [3.0, 4.0]])
     assert np.isnan(np.percentile(values.numpy(), PERCENTILES)).all()
@@ -270,6 +281,14 @@ def test_log_abs_histogram_counts_every_kind_of_value():
     expected[int((np.log10(2.0) - bins.low) // width)] += 1
     expected[int((np.log10(0.5) - bins.low) // width)] += 1
     np.testing.assert_array_equal(counts.numpy(), expected)
+
+
+def test_finite_values_whose_norm_overflows_have_no_inf():
+    """Huge finite gradients: their L2 norm overflows float32, yet none of them is inf (counted, not assumed)."""
+    values = torch.full((4,), 3e38)
+    counts, specials = log_abs_histogram(values)
+    assert torch.isinf(torch.linalg.vector_norm(values))
+    assert specials.tolist() == [0, 0, 0] and counts[-1] == 4
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])

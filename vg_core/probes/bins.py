@@ -73,10 +73,15 @@ def gradient_summary(values: torch.Tensor, bins: Bins = LOG_GRAD_BINS) -> tuple[
     norm, mean_abs, std = torch.linalg.vector_norm(flat), magnitude.mean(), flat.std()
     # count_nonzero, not (mask).sum(): a sum of booleans first copies them into int64
     zeros = flat.numel() - torch.count_nonzero(flat)
-    inf = torch.count_nonzero(torch.isinf(magnitude))
-    # log10|0| = -inf is clamped into the first bin, log10|inf| = inf into the last; NaN stays NaN: histc skips
-    # it, and counts everything else, so the NaN are what it left out
-    logs = magnitude.log10_().clamp_(bins.low, bins.high)
+    if flat.device.type == "cpu" and bool(torch.isfinite(norm)):  # one look: a finite norm has no inf (nor NaN)
+        inf = torch.zeros((), dtype=torch.int64)
+    else:  # counted (a norm can also overflow); on a GPU without a sync
+        inf = torch.count_nonzero(torch.isinf(magnitude))
+    # Zeros (and anything below 10^low) are lifted to 10^low before the log, into the first bin: log10(0) is
+    # several times slower than any other log10 (62 % of resnet18's weight gradients on 28x28 inputs are
+    # zeros); log10|inf| = inf is clamped into the last bin; NaN stays NaN: histc skips it, and counts
+    # everything else, so the NaN are what it left out
+    logs = magnitude.clamp_(min=10.0**bins.low).log10_().clamp_(bins.low, bins.high)
     counts = torch.histc(logs, bins.count, bins.low, bins.high)
     nan = flat.numel() - counts.double().sum()
     counts[0] -= zeros
