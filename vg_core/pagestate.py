@@ -65,53 +65,61 @@ def trim_heap() -> None:
 # ---------------------------------------------------------------- results kept in memory
 
 
-class ResultMemory:
-    """The last few results in memory, shared by all visitors (LRU, `size` entries), read through to `disk`."""
-
-    def __init__(self, disk: ResultCache, size: int) -> None:
-        self.disk, self.size = disk, size
-        self.items: OrderedDict[str, RunResult] = OrderedDict()
-        self.lock = threading.Lock()
-
-    def get(self, spec: RunSpec) -> RunResult | None:
-        key = resolved(spec).key()
-        with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        result = self.disk.get(resolved(spec))
-        if result is not None:
-            self.put(result)
-        return result
-
-    def put(self, result: RunResult) -> None:
-        with self.lock:
-            self.items[result.spec.key()] = result
-            self.items.move_to_end(result.spec.key())
-            while len(self.items) > self.size:
-                self.items.popitem(last=False)
+_MISSING = object()  # what Memo.find gives for a key it does not hold, where None may be a value
 
 
 class Memo:
-    """The last `size` values built, by key, shared by all visitors: what a rerun would build again unchanged
-    (charts and texts of the same results, step and language)."""
+    """The last `size` values by key (least recently used dropped first), shared by all visitors: charts and
+    texts a rerun would build again unchanged, and results read from the disk."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.items: OrderedDict[Hashable, Any] = OrderedDict()
         self.lock = threading.Lock()
 
-    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+    def find(self, key: Hashable, default: Any = None) -> Any:
         with self.lock:
-            if key in self.items:
-                self.items.move_to_end(key)
-                return self.items[key]
-        value = build()
+            if key not in self.items:
+                return default
+            self.items.move_to_end(key)
+            return self.items[key]
+
+    def put(self, key: Hashable, value: Any) -> None:
         with self.lock:
             self.items[key] = value
+            self.items.move_to_end(key)
             while len(self.items) > self.size:
                 self.items.popitem(last=False)
+
+    def get(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The value kept for `key`, else `build()`'s, kept."""
+        value = self.find(key, _MISSING)
+        if value is _MISSING:
+            value = build()
+            self.put(key, value)
         return value
+
+
+class ResultMemory:
+    """The last few results in memory, shared by all visitors (a Memo of `size` results), read through to `disk`."""
+
+    def __init__(self, disk: ResultCache, size: int) -> None:
+        self.disk, self.memo = disk, Memo(size)
+
+    @property
+    def items(self) -> OrderedDict[Hashable, Any]:
+        return self.memo.items
+
+    def get(self, spec: RunSpec) -> RunResult | None:
+        found = self.memo.find(resolved(spec).key())
+        if found is None:
+            found = self.disk.get(resolved(spec))
+            if found is not None:
+                self.put(found)
+        return found
+
+    def put(self, result: RunResult) -> None:
+        self.memo.put(result.spec.key(), result)
 
 
 def results_key(runs: Sequence[tuple[str, RunResult]]) -> tuple:
