@@ -51,9 +51,9 @@ from vg_page import tour as tour_page
 
 torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
-REDRAW_S = 1.0  # at most one chart redraw a second while training (the browser redraws too)
+REDRAW_S = 2.0  # at most one chart redraw every two seconds while training (the browser redraws too)
 MEMO_ITEMS = 64  # charts and verdicts kept (a few pages' worth; each holds only its own small frames)
-PROGRESS_S = 0.1  # progress-bar updates (each is also where a changed page stops the training)
+PROGRESS_S = 0.25  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace", "percentiles")
 TIME_VIEWS = ("time_dist", "time_heatmap")  # per run, in the through-time section (recurrent runs only)
@@ -572,8 +572,8 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
     def callback(progress: Progress) -> None:
         now = time.monotonic()
         first = page.results[index] is None
-        if progress.result is not None and (first or now - last["drawn"] >= max(REDRAW_S, 2 * last["cost"])):
-            page.results[index] = progress.result
+        if progress.partial is not None and (first or now - last["drawn"] >= max(REDRAW_S, 2 * last["cost"])):
+            page.results[index] = progress.partial()
             page.draw_shared()
             page.draw_runs(only=index)
             page.draw_verdicts(index)

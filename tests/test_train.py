@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from vg_core.data import load
 from vg_core.models import build_model
-from vg_core.results import FRAMES
+from vg_core.results import FRAMES, RunResult
 from vg_core.spec import ARTICLE_SPEC, RunSpec, SpecError
 from vg_core.summary import gradient_ratio, verdicts
 from vg_core.train import (
@@ -167,21 +167,26 @@ def test_partial_last_batch_is_trained():
 def test_callback_gets_progress_and_partial_results():
     spec = tiny_spec(n_train=1000, batch_size=10, epochs=1, probe_size=50)  # 100 steps, ~20 snapshots
     seen: list[Progress] = []
-    result = train(spec, callback=seen.append)
+    partials: dict[int, RunResult] = {}  # built within the callback, as the page does
+
+    def callback(progress: Progress) -> None:
+        seen.append(progress)
+        if progress.partial is not None:
+            partials[progress.step] = progress.partial()
+
+    result = train(spec, callback=callback)
     steps = [p.step for p in seen]
     assert steps == list(range(0, 101))
     assert all(p.total_steps == 100 for p in seen)
     assert [p.fraction for p in seen[:3]] == [0.0, 0.01, 0.02] and seen[-1].fraction == 1.0
     assert seen[50].epoch == pytest.approx(0.5)
-    with_result = [p for p in seen if p.result is not None]
-    assert [p.step for p in with_result] == result.snapshot_steps
+    assert list(partials) == result.snapshot_steps
     assert len(result.snapshot_steps) < 100  # not every step is a snapshot
-    for p in with_result:
-        partial = p.result
-        assert partial.snapshot_steps[-1] == p.step
-        assert partial.steps["step"].max() == p.step if p.step else partial.steps.empty
+    for step, partial in partials.items():
+        assert partial.snapshot_steps[-1] == step
+        assert partial.steps["step"].max() == step if step else partial.steps.empty
         assert partial.meta["status"] == "running"
-    assert seen[-1].result.history["step"].tolist() == [0, 100]
+    assert partials[100].history["step"].tolist() == [0, 100]
 
 
 @pytest.mark.parametrize("stop_at", [0, 3])
@@ -204,7 +209,7 @@ def test_callback_returning_true_stops_the_run(stop_at):
 def test_zero_epochs_callback_fraction_is_one():
     seen = []
     train(tiny_spec(epochs=0), callback=seen.append)
-    assert len(seen) == 1 and seen[0].fraction == 1.0 and seen[0].result is not None
+    assert len(seen) == 1 and seen[0].fraction == 1.0 and seen[0].partial is not None
 
 
 # ---------------------------------------------------------------- divergence

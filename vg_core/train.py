@@ -33,12 +33,14 @@ DIVERGED_LOSS_FACTOR = 10.0
 
 @dataclass(frozen=True)
 class Progress:
-    """What a callback is told after a training step: where we are, and the result so far at snapshots."""
+    """What a callback is told after a training step: where we are, and at snapshots the result so far."""
 
     step: int
     total_steps: int
     epoch: float
-    result: RunResult | None = None  # the partial result, only at snapshot steps
+    # At snapshot steps only: builds the result so far. Building it concatenates every frame recorded yet, so a
+    # callback calls it only when it will use it, and within the call (later it would hold later steps too).
+    partial: Callable[[], RunResult] | None = None
 
     @property
     def fraction(self) -> float:
@@ -292,7 +294,7 @@ class _Run:
         self.meta["timings"]["probe_s"] += time.perf_counter() - started
         if self.callback is None:
             return False
-        return bool(self.callback(Progress(step, self.total, step / max(self.per_epoch, 1), self.recorder.result())))
+        return bool(self.callback(Progress(step, self.total, step / max(self.per_epoch, 1), self.recorder.result)))
 
     def _finish(self, status: str) -> None:
         if status != "stopped":
