@@ -10,6 +10,8 @@ headless chromium (playwright), for the default preset:
   scrub_s, grad_s a key press on the step scrubber / a click on the other gradient view -> the last chart
                   changed (median of a few, on the cached page)
   rss_mb          the Streamlit process's resident memory afterwards (and its peak, from /proc)
+  default_training_alone_s  the default preset's runs trained in a bare process, no page (the least a cold
+                  visit can spend training; imports and data reading not timed)
 Both servers start cold (a fresh process: the imports count). With --article it then opens the article preset
 and reports the same (MNIST falls back to the 5,000-digit mnist-sample offline; the page says so).
 Helpers here are reused by tests/test_browser.py.
@@ -284,6 +286,28 @@ def floor(browser, out: Path) -> dict[str, object]:
         return {"cold": cold, "revisit": again, "rss_mb": rss_mb(server.pid)[0]}
 
 
+TRAIN_ALONE = """
+import sys, time, torch
+from vg_core.presets import Comparison
+from vg_core.train import train
+from vg_core.cache import resolved
+torch.set_num_threads(int(sys.argv[1]))
+specs = [resolved(spec) for spec in Comparison.from_params({})[0].specs]
+started = time.perf_counter()
+for spec in specs:
+    train(spec)
+print(time.perf_counter() - started)
+"""
+
+
+def training_alone_s(threads: str) -> float:
+    """The default preset's runs trained one after another, probes on, in a bare process with the page's torch
+    threads and no page: what a cold visit cannot train faster than (imports and data reading not timed)."""
+    command = [sys.executable, "-c", TRAIN_ALONE, threads]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=True)
+    return round(float(done.stdout.split()[-1]), 2)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--article", action="store_true", help="also time the article preset (slow on a CPU)")
@@ -311,6 +335,7 @@ def main() -> None:
                 )
                 report["article_revisit"] = visit(browser, article, charts_per_page(1), 60, None, pid)
                 report["rss_after_article_mb"], report["peak_rss_after_article_mb"] = rss_mb(pid)
+    report["default_training_alone_s"] = training_alone_s(env.get("VG_TORCH_THREADS", "1"))
     report["load_avg_after"] = os.getloadavg()
     (out / "page_bench.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
