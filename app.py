@@ -242,11 +242,11 @@ def model_settings(index: int) -> None:
     shown = ps.family_widgets(st.session_state, index)
     for name in shown:  # a widget drawn again after being hidden starts from RunSpec's default
         st.session_state.setdefault(key(name), getattr(RunSpec, name))
-    left, right = st.columns(2)
-    if "norm" in shown:
-        left.selectbox(_("Normalisation"), CHOICES["norm"], key=key("norm"), help=language.glossary("batch norm"))
-        right.checkbox(_("Residual skips"), key=key("residual"), help=language.glossary("skip"))
+    if "norm" in shown:  # full width: in half the sidebar both labels were cut ("Normalisatio n", "Resid...")
+        st.selectbox(_("Normalisation"), CHOICES["norm"], key=key("norm"), help=language.glossary("batch norm"))
+        st.checkbox(_("Residual skips"), key=key("residual"), help=language.glossary("skip"))
         return
+    left, right = st.columns(2)
     left.selectbox(
         _("Time steps"), SEQ_LENS, key=key("seq_len"), help=_("784 / steps pixels per step; 28 = a row each")
     )
