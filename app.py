@@ -181,7 +181,7 @@ def sidebar() -> None:
             format_func={key: language.preset_title(key, language.tr()) for key in PRESETS}.get,
             key="w_preset",
             on_change=pick_preset,
-            placeholder=_("Your own comparison (pick a preset to start again)"),
+            placeholder=_("Your own comparison"),  # the page says how to start again from a preset
         )
         with st.form("settings", border=False):
             st.form_submit_button(
