@@ -185,7 +185,7 @@ def test_result_memory_is_a_bounded_lru(isolated_cache: Path) -> None:
     assert memory.get(spec).spec == resolved(spec)
     other = train(resolved(spec.replace(width=5)))
     memory.put(other)
-    assert list(memory.items) == [other.spec.key()]
+    assert list(memory.memo.items) == [other.spec.key()]
 
 
 def test_status_and_verdict_lines(isolated_cache: Path) -> None:

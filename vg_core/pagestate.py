@@ -106,14 +106,11 @@ class ResultMemory:
     def __init__(self, disk: ResultCache, size: int) -> None:
         self.disk, self.memo = disk, Memo(size)
 
-    @property
-    def items(self) -> OrderedDict[Hashable, Any]:
-        return self.memo.items
-
     def get(self, spec: RunSpec) -> RunResult | None:
-        found = self.memo.find(resolved(spec).key())
+        spec = resolved(spec)
+        found = self.memo.find(spec.key())
         if found is None:
-            found = self.disk.get(resolved(spec))
+            found = self.disk.get(spec)
             if found is not None:
                 self.put(found)
         return found

@@ -175,7 +175,7 @@ def percentiles(values: torch.Tensor, qs: tuple[float, ...]) -> torch.Tensor:
     """numpy.percentile's default (linear) on the flattened values, in float64; NaN if any value is NaN.
 
     Only the order statistics the percentiles need are found, by selection, not a sort of millions of elements:
-    numpy's multi-rank partition on the CPU, kthvalue elsewhere (no sync with the device; torch.quantile
+    nested numpy partitions on the CPU (select_on_cpu), kthvalue elsewhere (no sync with the device; torch.quantile
     refuses tensors above 2^24 elements). Selection in the values' own precision picks exactly the elements a
     float64 sort would (widening is monotonic); only the interpolation is in float64."""
     flat = values.detach().reshape(-1)
