@@ -48,6 +48,7 @@ from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
 from vg_page import language, your_runs
 from vg_page import tour as tour_page
+from vg_page.drawn import Drawn, Marked, chart
 
 torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
@@ -337,9 +338,9 @@ class Page:
         if not ready:
             return
 
-        def curve(metric: str) -> alt.LayerChart:  # its lines do not change with the step: only the marker
-            layers = self.memo(f"curve-{metric}", lambda: charts.curve_layers(ready, metric, tr), at_step=False)
-            return charts.learning_curve(ready, metric, step, tr, layers)
+        def curve(metric: str) -> Drawn | Marked:  # its lines do not change with the step: only the marker
+            drawn = self.memo(f"curve-{metric}", lambda: Drawn(charts.learning_curve(ready, metric, None, tr)), False)
+            return drawn if step is None else Marked(drawn, step)
 
         shared = {
             "time_flow": lambda: [time_charts.time_flow(ready, step, tr)],
@@ -349,25 +350,26 @@ class Page:
         }
         for key, build in shared.items():
             if key in self.slots:
-                views = build() if key == "curves" else self.memo(key, build)
+                views = build() if key == "curves" else self.memo(key, lambda build=build: [Drawn(v) for v in build()])
                 for slot, view in zip(self.slots[key], views):
                     chart(slot, view)
 
-    def per_run_charts(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
+    def per_run_charts(self, only: int | None = None) -> dict[str, list[Drawn | None]]:
         """Each per-run view drawn (its section open): its chart for every run (None where a run has no result,
         or is not `only`), on axes and colour scales shared by all the runs that have results."""
         drawn = [key for key in (*PER_RUN_VIEWS, *TIME_VIEWS) if key in self.slots]
         makers = {key: per_run_maker(key, self.ready, self.grad_kind, self.step) for key in drawn}
-        built: dict[str, list[alt.TopLevelMixin | None]] = {key: [] for key in drawn}
+        built: dict[str, list[Drawn | None]] = {key: [] for key in drawn}
         for index, (name, result) in enumerate(zip(self.names, self.results)):
             skip = result is None or (only is not None and index != only)
             color = charts.run_color(self.names, name)
             for key, make in makers.items():
-                view = None if skip else self.memo(f"{key}-{index}", functools.partial(make, name, result, color))
+                made = functools.partial(make, name, result, color)
+                view = None if skip else self.memo(f"{key}-{index}", lambda made=made: Drawn(made()))
                 built[key].append(view)
         return built
 
-    def draw_runs(self, only: int | None = None) -> dict[str, list[alt.TopLevelMixin | None]]:
+    def draw_runs(self, only: int | None = None) -> dict[str, list[Drawn | None]]:
         built = self.per_run_charts(only)
         for key, views in built.items():
             for index, view in enumerate(views):
@@ -384,20 +386,20 @@ class Page:
         )
         self.verdicts[index].markdown("  \n".join(lines))
 
-    def draw_exports(self, built: dict[str, list[alt.TopLevelMixin | None]]) -> None:
+    def draw_exports(self, built: dict[str, list[Drawn | None]]) -> None:
         """One SVG button per section (made on click, with vl-convert); PNG is in each chart's own menu."""
         ready, step, tr = self.ready, self.step, language.tr()
         per_epoch = next((result.meta.get("steps_per_epoch") for _, result in ready), None)
         views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
             "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm", tr)],
             "curves": lambda: [charts.learning_curve(ready, metric, step, tr) for metric in ("loss", "acc")],
-            "act": lambda: [charts.activation_std(ready, step, tr), *(v for v in built["act_trace"] if v is not None)],
+            "act": lambda: [charts.activation_std(ready, step, tr), *(v.view for v in built["act_trace"] if v)],
         }
         for key in PER_RUN_VIEWS:
-            views[key] = lambda key=key: [view for view in built[key] if view is not None]
+            views[key] = lambda key=key: [drawn.view for drawn in built[key] if drawn is not None]
         views["time"] = lambda: [
             time_charts.time_flow(ready, step, tr),
-            *(view for key in TIME_VIEWS for view in built.get(key, []) if view is not None),
+            *(drawn.view for key in TIME_VIEWS for drawn in built.get(key, []) if drawn is not None),
         ]
         for key, slot in self.exports.items():
             title = charts.export_title(self.titles[key], step, per_epoch, self.grad_kind, tr)
@@ -410,22 +412,6 @@ class Page:
                 key=f"svg-{key}",
                 help=_("These charts as one SVG file (for a PNG: the ⋯ menu on a chart)"),
             )
-
-
-@dataclass(frozen=True)
-class Prevalidated:
-    """A chart that gives Streamlit its spec without Altair's JSON-schema validation, two thirds of the cost of
-    turning a chart into its spec at every draw: every chart builder's output is validated against the
-    Vega-Lite schema in tests (tests/test_charts.py). Streamlit asks a chart for nothing but to_dict()."""
-
-    view: alt.TopLevelMixin
-
-    def to_dict(self, *args: Any, **kwargs: Any) -> dict:
-        return self.view.to_dict(*args, **{**kwargs, "validate": False})
-
-
-def chart(slot: DeltaGenerator, view: alt.TopLevelMixin) -> None:
-    slot.altair_chart(Prevalidated(view), width="stretch")
 
 
 def run_columns(count: int) -> list[DeltaGenerator]:

@@ -3,6 +3,7 @@ two concurrent writers, LRU eviction, stopped runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pickle
@@ -64,7 +65,7 @@ def test_saved_json_is_strict_and_nothing_is_pickled(tmp_path, tiny_result, monk
 
     for name in ("dump", "dumps", "load", "loads"):
         monkeypatch.setattr(pickle, name, no_pickle)
-    result = RunResult(**{**tiny_result.__dict__, "meta": {**tiny_result.meta, "odd": [float("nan"), np.inf]}})
+    result = dataclasses.replace(tiny_result, meta={**tiny_result.meta, "odd": [float("nan"), np.inf]})
     result.save(tmp_path / "run")
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
     assert files == sorted([*(f"{name}.parquet" for name in FRAMES), "meta.json"])
@@ -202,7 +203,7 @@ def _fill(cache: ResultCache, result: RunResult, seeds: list[int]) -> dict[int, 
     folders = {}
     for seed in seeds:
         spec = result.spec.replace(seed=seed)
-        cache.put(RunResult(**{**result.__dict__, "spec": spec, "meta": {**result.meta, "key": spec.key()}}))
+        cache.put(dataclasses.replace(result, spec=spec, meta={**result.meta, "key": spec.key()}))
         folders[seed] = cache.path(spec)
     return folders
 

@@ -81,6 +81,15 @@ def every_chart(runs, step=None) -> list[alt.TopLevelMixin]:
     return made
 
 
+def test_a_curve_made_once_and_marked_at_a_step_is_the_curve_made_at_that_step(runs):
+    """The page keeps each learning curve's spec and adds the step's marker (charts.with_step_rule) as it scrubs."""
+    for metric in ("loss", "acc"):
+        unmarked = charts.learning_curve(runs, metric).to_dict(validate=False)
+        for step in runs[0][1].snapshot_steps:
+            made = charts.learning_curve(runs, metric, step).to_dict(validate=False)
+            assert charts.with_step_rule(unmarked, step) == made
+
+
 def _scaled(result: RunResult, factor: float, nan_layer: int | None = None) -> RunResult:
     """A copy of `result` with every recorded value times `factor` and, optionally, one layer's values NaN."""
     stats = result.layer_stats.assign(value=result.layer_stats["value"] * factor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 
@@ -105,7 +106,7 @@ def test_each_verdict_names_its_quantity_and_step_and_the_chosen_step_is_used():
 
 def test_a_run_still_training_says_so_far_and_levels_are_known():
     result = run("activations", 1)
-    result = type(result)(**{**vars(result), "meta": {**result.meta, "status": "running"}})
+    result = dataclasses.replace(result, meta={**result.meta, "status": "running"})
     found = verdicts(result)
     assert found[-1].key == "learning.so_far" and found[-1].level == "info"
     assert all(verdict.level in LEVELS for preset in SIZES for verdict in verdicts(run(preset, 0)))

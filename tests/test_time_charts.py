@@ -3,6 +3,7 @@ zero or NaN gradients and for runs of other families."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -64,7 +65,7 @@ def fake_recurrent(seq_len: int, norms=None, model: str = "rnn") -> RunResult:
 def fake_mlp() -> RunResult:
     result = fake_recurrent(28)
     empty = {name: pd.DataFrame(columns=FRAME_COLUMNS[name]) for name in ("time_stats", "time_histograms")}
-    return RunResult(**{**result.__dict__, "spec": RunSpec(dataset="mnist-sample", depth=1, width=4), **empty})
+    return dataclasses.replace(result, spec=RunSpec(dataset="mnist-sample", depth=1, width=4), **empty)
 
 
 def datasets(chart) -> list[list[dict]]:

@@ -88,6 +88,20 @@ def test_result_frames_have_the_documented_shape():
     assert result.steps["loss"].notna().all()
 
 
+def test_stat_lookups_are_the_long_frame_filtered():
+    """RunResult.stat_rows and stat split layer_stats once; each lookup is the frame filtered as before."""
+    result = train(tiny_spec(epochs=2))
+    stats = result.layer_stats
+    for quantity in stats["quantity"].unique():
+        rows = stats[stats["quantity"] == quantity]
+        for step in [*rows["step"].unique(), None, -1]:
+            expected = rows[rows["step"] == (rows["step"].max() if step is None else step)]
+            pd.testing.assert_frame_equal(result.stat_rows(quantity, step), expected)
+            stat = expected.set_index("layer")["value"].sort_index()
+            pd.testing.assert_series_equal(result.stat(quantity, step), stat)
+    assert result.stat_rows("no such quantity").empty
+
+
 def test_init_evaluation_matches_a_direct_computation():
     spec = tiny_spec(epochs=0)
     result = train(spec)

@@ -7,6 +7,7 @@ charts that sit side by side take a shared domain (`*_domain` helpers) so their 
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 
@@ -246,7 +247,7 @@ def _note(lines: Sequence[str]) -> alt.Chart:
     return (
         alt.Chart(pd.DataFrame({"text": ["\n".join(lines)]}))
         .mark_text(align="left", baseline="top", fontSize=12, color=NOTE_COLOR, lineBreak="\n", dx=6, dy=6)
-        .encode(x=alt.value(0), y=alt.value(0), text="text:N")
+        .encode(x=alt.value(0), y=alt.value(0), text=alt.Text("text:N"))
     )
 
 
@@ -267,9 +268,8 @@ def gradient_flow_frame(runs: Runs, step: int | None, quantity: str = "weight_gr
 
 
 def _layer_values(name: str, result: RunResult, step: int | None, quantity: str) -> pd.DataFrame:
-    stats = result.layer_stats
-    at = snapshot_at(result, step)
-    part = stats[(stats["quantity"] == quantity) & (stats["step"] == at) & (stats["layer"] > 0)]
+    part = result.stat_rows(quantity, snapshot_at(result, step))
+    part = part[part["layer"] > 0]
     labels = [layer_label(result.layer_names, int(layer)) for layer in part["layer"]]
     return part.assign(run=name, layer_name=labels)[["run", "layer", "layer_name", "value"]]
 
@@ -396,7 +396,11 @@ def _layer_lines(
             x=x,
             y=y,
             color=color,
-            tooltip=["run", "layer_name", alt.Tooltip("value:Q", format=tooltip[1], title=tooltip[0])],
+            tooltip=[
+                alt.Tooltip("run"),
+                alt.Tooltip("layer_name"),
+                alt.Tooltip("value:Q", format=tooltip[1], title=tooltip[0]),
+            ],
         )
     )
     parts: list[alt.Chart] = [lines]
@@ -404,7 +408,9 @@ def _layer_lines(
         parts.append(
             alt.Chart(guide)
             .mark_line(strokeDash=[2, 3], strokeWidth=1.5, opacity=0.8)
-            .encode(x=x, y=y, color=alt.Color("run:N", scale=color_scale(names), legend=None), detail="run:N")
+            .encode(
+                x=x, y=y, color=alt.Color("run:N", scale=color_scale(names), legend=None), detail=alt.Detail("run:N")
+            )
         )
     missing = not_drawn(runs, step, quantity, tr)  # said above the plot, where no line can hide it
     title = (
@@ -444,12 +450,10 @@ def _curve_frames(runs: Runs) -> tuple[pd.DataFrame, pd.DataFrame]:
     return history_frame, _finite(batch_frame, "value")
 
 
-def learning_curve(
-    runs: Runs, metric: str, step: int | None = None, tr: Translator = ENGLISH, layers: list | None = None
-) -> alt.LayerChart:
-    """metric 'loss' (log y, with the smoothed batch loss) or 'acc'; train dashed, test solid; the step marked.
-    `layers`: curve_layers(runs, metric, tr), for a caller that keeps them while only the step changes."""
-    parts = [*(curve_layers(runs, metric, tr) if layers is None else layers)]
+def learning_curve(runs: Runs, metric: str, step: int | None = None, tr: Translator = ENGLISH) -> alt.LayerChart:
+    """metric 'loss' (log y, with the smoothed batch loss) or 'acc'; train dashed, test solid; the step marked
+    (a caller that keeps the chart while only the step changes adds the marker with with_step_rule)."""
+    parts = curve_layers(runs, metric, tr)
     if step is not None:
         parts.append(_step_rule(step))
     title = tr.gettext(N_("Loss") if metric == "loss" else N_("Accuracy"))
@@ -488,9 +492,9 @@ def curve_layers(runs: Runs, metric: str, tr: Translator = ENGLISH) -> list[alt.
                 "split:N", scale=alt.Scale(domain=["train", "test"], range=[[4, 3], [1, 0]]), legend=None
             ),
             tooltip=[
-                "run",
-                "split",
-                "epoch",
+                alt.Tooltip("run"),
+                alt.Tooltip("split"),
+                alt.Tooltip("epoch"),
                 alt.Tooltip("value:Q", format=".4g", title=tr.gettext(N_("loss") if is_loss else N_("accuracy"))),
             ],
         )
@@ -498,7 +502,9 @@ def curve_layers(runs: Runs, metric: str, tr: Translator = ENGLISH) -> list[alt.
     layers: list[alt.Chart] = []
     if is_loss and len(batches):
         layers.append(
-            alt.Chart(batches).mark_line(strokeWidth=1, opacity=0.35).encode(x=x, y=y, color=color, detail="run:N")
+            alt.Chart(batches)
+            .mark_line(strokeWidth=1, opacity=0.35)
+            .encode(x=x, y=y, color=color, detail=alt.Detail("run:N"))
         )
     layers.append(lines)
     if not any(len(result.steps) for _, result in runs):
@@ -515,7 +521,31 @@ def _no_steps(tr: Translator, untrained: str, *results: RunResult) -> str:
 
 
 def _step_rule(step: int) -> alt.Chart:
-    return alt.Chart(pd.DataFrame({"step": [step]})).mark_rule(color="#d62728", strokeDash=[2, 2]).encode(x="step:Q")
+    """The chosen step's marker on a chart over training steps (its one row inline, in the spec)."""
+    return (
+        alt.Chart(alt.Data(values=[{"step": int(step)}]))
+        .mark_rule(color="#d62728", strokeDash=[2, 2])
+        .encode(x=alt.X("step:Q"))
+    )
+
+
+@functools.cache
+def _step_rule_layer() -> dict:
+    """_step_rule as a Vega-Lite layer (its step set by with_step_rule)."""
+    spec = _step_rule(0).to_dict(validate=False)
+    return {key: value for key, value in spec.items() if key not in ("$schema", "config")}
+
+
+def with_step_rule(spec: dict, step: int) -> dict:
+    """A layered chart's Vega-Lite `spec` (made without a step) with the step's marker as one more layer: what
+    learning_curve(..., step) draws, without building the chart again for every step scrubbed to."""
+    rule = {**_step_rule_layer(), "data": {"values": [{"step": int(step)}]}}
+    shared = {key: value for key, value in spec.items() if key != "data"}
+    if "data" not in spec:
+        return {**shared, "layer": [*spec["layer"], rule]}
+    # Altair puts data its layers share at the top; with the marker's own row they keep it each, as here
+    layers = [layer if "data" in layer else {"data": spec["data"], **layer} for layer in spec["layer"]]
+    return {**shared, "layer": [*layers, rule]}
 
 
 # ---------------------------------------------------------------- ridgelines (one chart per run)
@@ -644,8 +674,8 @@ def ridgeline(
         .encode(
             x=x,
             y=y,
-            y2="top:Q",
-            detail="layer:N",
+            y2=alt.Y2("top:Q"),
+            detail=alt.Detail("layer:N"),
             tooltip=[
                 alt.Tooltip("layer_name:N", title=tr.gettext(N_("layer"))),
                 alt.Tooltip("bin_start:Q", format=".2f", title=tr.gettext(N_("from"))),
@@ -660,7 +690,7 @@ def ridgeline(
         alt.Chart(labels)
         .mark_text(align="right", baseline="middle", dx=-2, fontSize=11, color="#555")
         .encode(
-            x=alt.value("width"), y=alt.Y("y:Q", axis=y_axis, scale=y_scale), text="text:N"
+            x=alt.value("width"), y=alt.Y("y:Q", axis=y_axis, scale=y_scale), text=alt.Text("text:N")
         )  # pinned to the right edge
     )
     height = ROW_HEIGHT * (n_layers + RIDGE_OVERLAP - 0.75)
@@ -744,7 +774,7 @@ def gradient_heatmap(
                 title=tr.gettext(N_("training step")),
                 scale=alt.Scale(domain=[0, max(total, 1)], nice=False),
             ),
-            x2="step_end:Q",
+            x2=alt.X2("step_end:Q"),
             y=alt.Y(
                 "layer:O",
                 sort="ascending",
@@ -799,9 +829,7 @@ def article_max(runs: Runs, step: int | None) -> float:
 
 def signed_outside(result: RunResult, step: int | None) -> int:
     """How many pooled gradients fell outside -1..1 at `step` (the article's plt.hist drops them)."""
-    stats = result.layer_stats
-    at = snapshot_at(result, step)
-    value = stats[(stats["quantity"] == "signed_outside") & (stats["step"] == at)]["value"]
+    value = result.stat_rows("signed_outside", snapshot_at(result, step))["value"]
     return int(value.iloc[0]) if len(value) else 0
 
 
@@ -815,14 +843,14 @@ def article_histogram(
         .mark_rect(color=color, opacity=0.7)
         .encode(
             x=alt.X("bin_start:Q", title=tr.gettext(N_("gradient value")), scale=alt.Scale(domain=[-1, 1], nice=False)),
-            x2="bin_end:Q",
+            x2=alt.X2("bin_end:Q"),
             y=alt.Y(
                 "count:Q",
                 title=tr.gettext(N_("frequency (log)")),
                 scale=alt.Scale(type="log", domain=[0.5, y_max * 2]),
                 axis=_log_axis([0.5, y_max * 2]),
             ),
-            y2="base:Q",
+            y2=alt.Y2("base:Q"),
             tooltip=[
                 alt.Tooltip("bin_start:Q", format=".2f", title=tr.gettext(N_("from"))),
                 alt.Tooltip("bin_end:Q", format=".2f", title=tr.gettext(N_("to"))),
@@ -921,15 +949,15 @@ def activation_trace(
     y = alt.Y("mean:Q", title=y_title, scale=y_scale)
     base = alt.Chart(frame)
     band = base.mark_area(opacity=0.15).encode(
-        x=x, y=alt.Y("low:Q", scale=y_scale, title=y_title), y2="high:Q", color=color
+        x=x, y=alt.Y("low:Q", scale=y_scale, title=y_title), y2=alt.Y2("high:Q"), color=color
     )
     lines = base.mark_line(point=alt.OverlayMarkDef(size=20)).encode(
         x=x,
         y=y,
         color=color,
         tooltip=[
-            "layer_name",
-            "step",
+            alt.Tooltip("layer_name"),
+            alt.Tooltip("step"),
             alt.Tooltip("epoch:Q", format=".2f"),
             alt.Tooltip("mean:Q", format=".3g"),
             alt.Tooltip("std:Q", format=".3g"),
@@ -1006,9 +1034,9 @@ def percentile_trace(
                 legend=None,
             ),
             tooltip=[
-                "layer_name",
-                "label",
-                "step",
+                alt.Tooltip("layer_name"),
+                alt.Tooltip("label"),
+                alt.Tooltip("step"),
                 alt.Tooltip("epoch:Q", format=".2f"),
                 alt.Tooltip("value:Q", format=".3g"),
             ],
@@ -1094,8 +1122,13 @@ def ratio_chart(
                 scale=alt.Scale(domain=list(RATIO_KINDS.values()), range=[[1, 0], [4, 3]]),
                 legend=None,  # solid and dashed are named in the caption: a second legend would crowd the first
             ),
-            detail="kind:N",
-            tooltip=["layer_name", "kind", "step", alt.Tooltip("value:Q", format=".3g")],
+            detail=alt.Detail("kind:N"),
+            tooltip=[
+                alt.Tooltip("layer_name"),
+                alt.Tooltip("kind"),
+                alt.Tooltip("step"),
+                alt.Tooltip("value:Q", format=".3g"),
+            ],
         )
     )
     guide = alt.Chart(pd.DataFrame({"value": [RATIO_GUIDE]})).mark_rule(color="#999", strokeDash=[6, 3]).encode(y=y)
@@ -1163,8 +1196,8 @@ def sweep_chart(table: pd.DataFrame, names: Sequence[str], metric: str, tr: Tran
             )
             if metric != "test_acc"
             else alt.value([1, 0]),
-            detail="when:N",
-            tooltip=["run:N", "depth:Q", "when:N", tip],
+            detail=alt.Detail("when:N"),
+            tooltip=[alt.Tooltip("run:N"), alt.Tooltip("depth:Q"), alt.Tooltip("when:N"), tip],
         )
         .properties(height=260)
     )

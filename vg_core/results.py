@@ -71,9 +71,27 @@ class RunResult:
     time_stats: pd.DataFrame = field(default_factory=lambda: _empty("time_stats"))
     time_histograms: pd.DataFrame = field(default_factory=lambda: _empty("time_histograms"))
 
-    @property
+    @functools.cached_property
     def snapshot_steps(self) -> list[int]:
         return sorted(self.layer_stats["step"].unique().tolist())
+
+    @functools.cached_property
+    def _stats_by(self) -> dict[str, dict[int, pd.DataFrame]]:
+        """layer_stats split by quantity, then step, once: a page's charts and verdicts look up dozens of these
+        at each draw, and filtering the whole long frame each time was a third of a redraw's server time. (The
+        frames are never changed after a result is made: a run in progress makes a new result each time.)"""
+        split: dict[str, dict[int, pd.DataFrame]] = {}
+        for (quantity, step), part in self.layer_stats.groupby(["quantity", "step"], sort=True):
+            split.setdefault(str(quantity), {})[int(step)] = part
+        return split
+
+    def stat_rows(self, quantity: str, step: int | None = None) -> pd.DataFrame:
+        """The layer_stats rows of `quantity` at `step` (default: its last snapshot); none if not recorded."""
+        by_step = self._stats_by.get(quantity, {})
+        if step is None and by_step:
+            step = max(by_step)
+        rows = by_step.get(step)  # type: ignore[arg-type]
+        return self.layer_stats.iloc[:0] if rows is None else rows
 
     def layer_name(self, layer: int) -> str:
         """The name of layer number `layer` (1-based)."""
@@ -106,9 +124,7 @@ class RunResult:
 
     def stat(self, quantity: str, step: int | None = None) -> pd.Series:
         """One probe quantity per layer (index = layer) at `step` (default: the last snapshot)."""
-        frame = self.layer_stats[self.layer_stats["quantity"] == quantity]
-        step = frame["step"].max() if step is None else step
-        return frame[frame["step"] == step].set_index("layer")["value"].sort_index()
+        return self.stat_rows(quantity, step).set_index("layer")["value"].sort_index()
 
     def hidden_grad_norms(self, step: int | None = None) -> dict[int, list[float]]:
         """‖∂L/∂h_t‖ for t = 1..T per recurrent layer (number -> list) at `step` (default: the last
@@ -163,8 +179,10 @@ class Recorder:
     meta: dict[str, Any]
     activation: str | None = None  # the activation histogram's bins (ACTIVATION_BINS); None: the spec's
     history: list[tuple] = field(default_factory=list)
-    stat_frames: list[pd.DataFrame] = field(default_factory=list)
-    histogram_frames: list[pd.DataFrame] = field(default_factory=list)
+    # Per snapshot, its rows as columns (numpy arrays): made into frames only when a result is asked for, as
+    # building two frames at each of a run's ~25 snapshots cost more than a third of a small net's probes.
+    stat_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
+    histogram_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
     time_stat_frames: list[pd.DataFrame] = field(default_factory=list)
     time_histogram_frames: list[pd.DataFrame] = field(default_factory=list)
     steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["steps"]))
@@ -177,15 +195,17 @@ class Recorder:
         """One probe pass at `step`, plus the update-to-weight ratio of the training step that led there."""
         n_layers = len(update_ratio)
         stats = {**snapshot.stats, "update_ratio": update_ratio}
-        self.stat_frames.append(
-            pd.DataFrame(
-                {
-                    "step": step,
-                    "layer": np.tile(np.arange(1, n_layers + 1), len(stats)),
-                    "quantity": np.repeat(list(stats), n_layers),
-                    "value": np.concatenate([np.asarray(v, dtype=float) for v in stats.values()]),
-                }
-            ).dropna(subset=["value"])
+        value = np.concatenate([np.asarray(v, dtype=float) for v in stats.values()])
+        kept = ~np.isnan(value)  # a quantity a layer does not have is NaN: no row
+        # then the pooled row: how many signed gradients fell outside the article's histogram
+        value = np.append(value[kept], float(snapshot.signed_outside))
+        self.stat_columns.append(
+            {
+                "step": np.full(len(value), step, dtype=np.int64),
+                "layer": np.append(np.tile(np.arange(1, n_layers + 1), len(stats))[kept], POOLED_LAYER),
+                "quantity": np.append(np.repeat(list(stats), n_layers)[kept], "signed_outside"),
+                "value": value,
+            }
         )
         bins = {
             "activation": ACTIVATION_BINS[self.activation or self.spec.activation],
@@ -198,17 +218,8 @@ class Recorder:
             for name, counts in snapshot.histograms.items()
         ]
         pooled_counts = snapshot.signed_histogram[None, :]
-        pooled = _histogram_rows(step, "weight_grad_signed", pooled_counts, SIGNED_GRAD_BINS, [POOLED_LAYER])
-        self.histogram_frames.append(pd.concat([*parts, pooled], ignore_index=True))
-        pooled_outside = pd.DataFrame(
-            {
-                "step": [step],
-                "layer": [POOLED_LAYER],
-                "quantity": ["signed_outside"],
-                "value": [snapshot.signed_outside],
-            }
-        )
-        self.stat_frames.append(pooled_outside.astype({"value": float}))
+        parts.append(_histogram_rows(step, "weight_grad_signed", pooled_counts, SIGNED_GRAD_BINS, [POOLED_LAYER]))
+        self.histogram_columns.append({column: np.concatenate([part[column] for part in parts]) for column in parts[0]})
 
     def add_time(self, step: int, probe: ThroughTime) -> None:
         """One through-time probe pass of a recurrent net at `step`."""
@@ -223,26 +234,32 @@ class Recorder:
             history=history.astype({"step": "int64"}),
             steps=self.steps.astype({"step": "int64", "epoch": float, "loss": float}),
             layer_steps=self.layer_steps.astype({"step": "int64", "layer": "int64", "weight_grad_norm": float}),
-            layer_stats=_concat(self.stat_frames, "layer_stats"),
-            histograms=_concat(self.histogram_frames, "histograms"),
+            layer_stats=_frame(self.stat_columns, "layer_stats"),
+            histograms=_frame(self.histogram_columns, "histograms"),
             time_stats=_concat(self.time_stat_frames, "time_stats"),
             time_histograms=_concat(self.time_histogram_frames, "time_histograms"),
         )
 
 
-def _histogram_rows(step: int, quantity: str, counts: np.ndarray, bins: Bins, layers) -> pd.DataFrame:
+def _histogram_rows(step: int, quantity: str, counts: np.ndarray, bins: Bins, layers) -> dict[str, np.ndarray]:
     n_layers, n_bins = counts.shape
     edges = bins.edges
-    return pd.DataFrame(
-        {
-            "step": step,
-            "layer": np.repeat(np.asarray(layers, dtype=np.int64), n_bins),
-            "quantity": quantity,
-            "bin_start": np.tile(edges[:-1], n_layers),
-            "bin_end": np.tile(edges[1:], n_layers),
-            "count": counts.reshape(-1).round().astype(np.int64),
-        }
-    )
+    return {
+        "step": np.full(n_layers * n_bins, step, dtype=np.int64),
+        "layer": np.repeat(np.asarray(layers, dtype=np.int64), n_bins),
+        "quantity": np.full(n_layers * n_bins, quantity),
+        "bin_start": np.tile(edges[:-1], n_layers),
+        "bin_end": np.tile(edges[1:], n_layers),
+        "count": counts.reshape(-1).round().astype(np.int64),
+    }
+
+
+def _frame(parts: list[dict[str, np.ndarray]], name: str) -> pd.DataFrame:
+    """One frame of the rows recorded as columns, part after part."""
+    if not parts:
+        return _empty(name)
+    columns = {column: np.concatenate([part[column] for part in parts]) for column in FRAME_COLUMNS[name]}
+    return pd.DataFrame(columns).astype({"step": "int64", "layer": "int64"})
 
 
 def _concat(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:

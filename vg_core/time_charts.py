@@ -113,11 +113,11 @@ def time_flow(runs: Runs, step: int | None, tr: Translator = ENGLISH) -> alt.Lay
                 legend=alt.Legend(orient="bottom", direction="vertical", title=None, labelLimit=0),
             ),
             strokeDash=alt.StrokeDash("layer_name:N", title=tr.gettext(N_("layer")), legend=None),
-            detail="layer_name:N",
+            detail=alt.Detail("layer_name:N"),
             tooltip=[
-                "run",
+                alt.Tooltip("run"),
                 alt.Tooltip("layer_name:N", title=tr.gettext(N_("layer"))),
-                "t",
+                alt.Tooltip("t"),
                 alt.Tooltip("value:Q", format=".3e"),
             ],
         )
@@ -192,10 +192,10 @@ def time_ridgeline(
                 "bin_start:Q", title="log₁₀ |∂L/∂h_t|", scale=alt.Scale(domain=list(x_domain), nice=False, clamp=True)
             ),
             y=y,
-            y2="top:Q",
-            detail="t:N",
+            y2=alt.Y2("top:Q"),
+            detail=alt.Detail("t:N"),
             tooltip=[
-                "t",
+                alt.Tooltip("t"),
                 alt.Tooltip("bin_start:Q", format=".2f", title=tr.gettext(N_("from"))),
                 alt.Tooltip("count:Q", format=",", title=tr.gettext(N_("count"))),
             ],
@@ -255,13 +255,13 @@ def time_heatmap(
                 title=tr.gettext(N_("training step")),
                 scale=alt.Scale(domain=[0, max(total, 1)], nice=False),
             ),
-            x2="step_end:Q",
+            x2=alt.X2("step_end:Q"),
             y=alt.Y(
                 "t:Q",
                 title=tr.gettext(N_("time step t")),
                 scale=alt.Scale(domain=[0.5, seq_len + 0.5], reverse=True, nice=False),
             ),
-            y2="t_end:Q",
+            y2=alt.Y2("t_end:Q"),
             color=alt.Color(
                 "log_norm:Q",
                 title="log₁₀ ‖∂L/∂h_t‖",
@@ -278,7 +278,7 @@ def time_heatmap(
     parts: list[alt.Chart] = [cells]
     if step is not None and step > 0:
         rule = pd.DataFrame({"step": [step]})
-        parts.append(alt.Chart(rule).mark_rule(color="#d62728", strokeWidth=2).encode(x="step:Q"))
+        parts.append(alt.Chart(rule).mark_rule(color="#d62728", strokeWidth=2).encode(x=alt.X("step:Q")))
     if frame.empty:
         parts.append(_note([tr.gettext(N_("Nothing to draw: every ‖∂L/∂h_t‖ is 0 or not a number."))]))
     title = f"{name}: {result.layer_name(1)}"
