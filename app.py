@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import html
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ from streamlit.delta_generator import DeltaGenerator
 from vg_core import budget, charts, time_charts, turns
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, cache_dir, env_number
-from vg_core.data import DataError, read_ahead
+from vg_core.data import DataError
 from vg_core.i18n import N_, message, plural_message
 from vg_core.presets import DEFAULT_PRESET, MAX_RUNS, PRESETS, Comparison
 from vg_core.results import RunResult
@@ -821,17 +820,15 @@ def notes(page: Page, comparison: Comparison, box: DeltaGenerator) -> bool:
     return False
 
 
-def let_the_browser_draw(comparison: Comparison, results: list[RunResult | None]) -> bool:
+def let_the_browser_draw() -> bool:
     """True, and the run ends here, on a browser's first visit: Streamlit's "running" icon redraws every 0.2 s
     while a script runs, and the browser then keeps the widgets whose code it is still loading as grey
     placeholders, for a whole training, so that the sidebar could not change or stop it. So the first run only
     draws; a one-shot timer of the browser's starts the training BROWSER_DRAW_S later. (AppTest has no browser,
-    hence no headers: it trains at once.) Meanwhile a thread reads the datasets the training will need."""
+    hence no headers: it trains at once.)"""
     if st.session_state.get(BROWSER_DREW) or not st.context.headers:
         return False
     st.session_state[BROWSER_DREW] = True
-    names = {spec.dataset for spec, result in zip(comparison.specs, results) if result is None}
-    threading.Thread(target=read_ahead, args=(names,), name="vg-read-ahead", daemon=True).start()  # meanwhile
     start_training_soon()
     return True
 
@@ -868,7 +865,7 @@ def main() -> None:
     if drawn.sweep is not None and sweep_asked:
         train_sweep(drawn.sweep)
         st.rerun()  # draw the sweep from the cache, now complete
-    if not drawn.refused and None in drawn.page.results and let_the_browser_draw(comparison, drawn.page.results):
+    if not drawn.refused and None in drawn.page.results and let_the_browser_draw():
         return  # the browser's timer starts the training in a moment
     if not drawn.refused and train_missing(drawn.page, comparison):
         st.rerun()  # everything is cached now: draw the finished page with its step scrubber

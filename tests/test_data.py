@@ -388,27 +388,8 @@ def test_mnist_is_tried_again_once_the_retry_period_is_over(tmp_path, monkeypatc
     assert not data.mnist_unavailable() and load_raw("mnist").name == "mnist"
 
 
-def test_read_ahead_reads_for_the_run_to_come_and_leaves_errors_to_it(monkeypatch):
-    """The page reads a first visit's datasets in a thread while the browser draws (app.let_the_browser_draw)."""
-    forget()
-    data.read_ahead(["mnist-sample"])
-    hits = data._read.cache_info().hits
-    data.load("mnist-sample", 100, 0, 10, "cpu")
-    assert data._read.cache_info().hits == hits + 1  # the run found it read
-
-    def unavailable(name: str):
-        raise DataError(f"{name} cannot be had here")
-
-    monkeypatch.setattr(data, "_read", unavailable)
-    data.read_ahead(["fashion-mnist"])  # no error: the run that needs it says so
-    with pytest.raises(DataError):
-        data.load_raw("fashion-mnist")
-    monkeypatch.undo()
-    forget()
-
-
 def test_two_threads_loading_at_once_read_a_dataset_once(monkeypatch):
-    """A read ahead and a run (or two visitors' runs) never read, or download into one folder, at the same time."""
+    """Two visitors' runs in one server never read a dataset, or download it into one folder, at the same time."""
     import threading
     import time
 

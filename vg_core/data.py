@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ DOWNLOAD_TIMEOUT_S = 20
 MNIST_RETRY_S = 600  # after a failed MNIST download, use the stand-in this long before trying again
 MNIST_STAND_IN = "mnist-sample"
 _mnist_failed_at: list[float] = []  # when this process last failed to get MNIST (monotonic clock)
-# One reading at a time in a process: two visitors' runs, or a run and a read ahead (read_ahead), never download
-# into the same folder at once; the second finds the first's arrays read.
+# One reading at a time in a process: two visitors' runs (VG_MAX_TRAININGS > 1) never download into the same
+# folder at once; the second finds the first's arrays read.
 _reading = threading.Lock()
 
 
@@ -128,14 +128,6 @@ def forget() -> None:
     """Drop what this process read or failed to read (for tests, and after the data folder changed)."""
     _read.cache_clear()
     _mnist_failed_at.clear()
-
-
-def read_ahead(names: Collection[str]) -> None:
-    """Read these datasets now, so that a run about to start finds them read (the page does this in a thread
-    while a browser draws its first visit); a dataset that cannot be had is left for the run to report."""
-    for name in names:
-        with contextlib.suppress(DataError, OSError):
-            load_raw(name)
 
 
 def load_raw(name: str) -> RawSplit:
