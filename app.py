@@ -339,7 +339,8 @@ class Page:
             return
 
         def curve(metric: str) -> Drawn | Marked:  # its lines do not change with the step: only the marker
-            drawn = self.memo(f"curve-{metric}", lambda: Drawn(charts.learning_curve(ready, metric, None, tr)), False)
+            made = functools.partial(charts.learning_curve, ready, metric, None, tr)
+            drawn = self.memo(f"curve-{metric}", lambda: Drawn(made()), at_step=False)
             return drawn if step is None else Marked(drawn, step)
 
         shared = {
