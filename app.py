@@ -394,7 +394,10 @@ class Page:
         views: dict[str, Callable[[], list[alt.TopLevelMixin]]] = {
             "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm", tr)],
             "curves": lambda: [charts.learning_curve(ready, metric, step, tr) for metric in ("loss", "acc")],
-            "act": lambda: [charts.activation_std(ready, step, tr), *(v.view for v in built["act_trace"] if v)],
+            "act": lambda: [
+                charts.activation_std(ready, step, tr),
+                *(drawn.view for drawn in built["act_trace"] if drawn is not None),
+            ],
         }
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [drawn.view for drawn in built[key] if drawn is not None]

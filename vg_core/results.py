@@ -88,9 +88,7 @@ class RunResult:
     def stat_rows(self, quantity: str, step: int | None = None) -> pd.DataFrame:
         """The layer_stats rows of `quantity` at `step` (default: its last snapshot); none if not recorded."""
         by_step = self._stats_by.get(quantity, {})
-        if step is None and by_step:
-            step = max(by_step)
-        rows = by_step.get(step)  # type: ignore[arg-type]
+        rows = by_step.get(max(by_step, default=-1) if step is None else step)
         return self.layer_stats.iloc[:0] if rows is None else rows
 
     def layer_name(self, layer: int) -> str:

@@ -38,7 +38,7 @@ class Progress:
     step: int
     total_steps: int
     epoch: float
-    # At snapshot steps only: builds the result so far. Building it concatenates every frame recorded yet, so a
+    # At snapshot steps only: builds the result so far. Building it makes frames of every row recorded yet, so a
     # callback calls it only when it will use it, and within the call (later it would hold later steps too).
     partial: Callable[[], RunResult] | None = None
 
