@@ -24,6 +24,7 @@ default 12), VG_RUNS_DIR (saved runs offered under "Your runs", see vg_page.your
 from __future__ import annotations
 
 import functools
+import gc
 import html
 import time
 from collections.abc import Callable
@@ -48,7 +49,7 @@ from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
 from vg_page import language, your_runs
 from vg_page import tour as tour_page
-from vg_page.drawn import Drawn, Marked, chart
+from vg_page.drawn import Drawn, Marked, Slot
 
 torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
@@ -107,6 +108,16 @@ def memory() -> ps.ResultMemory:
 def built() -> ps.Memo:
     """Charts and verdicts built for the page, by what they show (Page.memo)."""
     return ps.Memo(MEMO_ITEMS)
+
+
+@st.cache_resource(show_spinner=False)
+def heap_frozen() -> bool:
+    """Once per server: what is alive after the first run's imports (torch, pandas, Altair, Streamlit: some
+    300,000 objects, nearly all of them for good) moved out of the garbage collector's sight (gc.freeze).
+    Streamlit collects garbage after every script run, and each full collection walked all of them: 0.1-0.3 s
+    of held GIL after every scrub, switch and visit, during which the finished run's last messages waited."""
+    gc.freeze()
+    return True
 
 
 @st.cache_resource
@@ -264,7 +275,7 @@ def model_settings(index: int) -> None:
 # ---------------------------------------------------------------- main area
 
 
-Slots = dict[str, list[DeltaGenerator]]  # a view's key -> where each of its charts goes
+Slots = dict[str, list[Slot]]  # a view's key -> where each of its charts goes
 
 
 @dataclass
@@ -273,11 +284,12 @@ class Page:
 
     names: list[str]
     results: list[RunResult | None]
+    keeps: bool = False  # its charts stay in place from one rerun to the next (Slot): no run left to train
     step: int | None = None  # None: each run's latest snapshot
     grad_kind: str = "weight_grad"
     status: list[DeltaGenerator] = field(default_factory=list)
     verdicts: list[DeltaGenerator] = field(default_factory=list)
-    slots: dict[str, list[DeltaGenerator]] = field(default_factory=dict)
+    slots: dict[str, list[Slot]] = field(default_factory=dict)
     exports: dict[str, DeltaGenerator] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)  # each section's heading, for its export
 
@@ -308,23 +320,26 @@ class Page:
                 self.exports[key] = button.empty()
                 self.slots.update(slots())
 
-    def run_slots(self) -> list[DeltaGenerator]:
+    def slot(self, parent: Any = st) -> Slot:
+        return Slot(parent, self.keeps)
+
+    def run_slots(self) -> list[Slot]:
         """One slot per run, side by side."""
-        return [column.empty() for column in run_columns(len(self.names))]
+        return [self.slot(column) for column in run_columns(len(self.names))]
 
     def curve_slots(self) -> Slots:
         """Loss and accuracy, side by side."""
-        return {"curves": [column.empty() for column in st.columns(2)]}
+        return {"curves": [self.slot(column) for column in st.columns(2)]}
 
     def activation_slots(self) -> Slots:
         """He's per-layer std (all runs) first, then each run's activations over training, in one row."""
         columns = st.columns(1 + len(self.names))
-        return {"act_std": [columns[0].empty()], "act_trace": [column.empty() for column in columns[1:]]}
+        return {"act_std": [self.slot(columns[0])], "act_trace": [self.slot(column) for column in columns[1:]]}
 
     def time_slots(self) -> Slots:
         """Through time (a comparison with a recurrent run): ‖∂L/∂h_t‖ over t for all runs, then per run its
         ridgelines over time steps and its time step × training step heatmap."""
-        return {"time_flow": [st.empty()], **{key: self.run_slots() for key in TIME_VIEWS}}
+        return {"time_flow": [self.slot()], **{key: self.run_slots() for key in TIME_VIEWS}}
 
     def memo(self, view: str, build: Callable[[], Any], at_step: bool = True) -> Any:
         """`build()`, or what it gave before for this view of the same results, gradients, language and step
@@ -353,7 +368,7 @@ class Page:
             if key in self.slots:
                 views = build() if key == "curves" else self.memo(key, lambda build=build: [Drawn(v) for v in build()])
                 for slot, view in zip(self.slots[key], views):
-                    chart(slot, view)
+                    slot.draw(view)
 
     def per_run_charts(self, only: int | None = None) -> dict[str, list[Drawn | None]]:
         """Each per-run view drawn (its section open): its chart for every run (None where a run has no result,
@@ -375,7 +390,7 @@ class Page:
         for key, views in built.items():
             for index, view in enumerate(views):
                 if view is not None:
-                    chart(self.slots[key][index], view)
+                    self.slots[key][index].draw(view)
         return built
 
     def draw_verdicts(self, index: int) -> None:
@@ -461,7 +476,8 @@ def layout(comparison: Comparison, yours: list[tuple[str, RunResult]]) -> Page:
     """The comparison's runs, then the visitor's own runs (`yours`: name, result) as more columns."""
     specs = comparison.specs
     names = charts.run_names(specs) + [name for name, _ in yours]
-    page = Page(names, [memory().get(spec) for spec in specs] + [result for _, result in yours])
+    results = [memory().get(spec) for spec in specs] + [result for _, result in yours]
+    page = Page(names, results, keeps=None not in results)
     labels = [spec.label for spec in specs] + [result.label for _, result in yours]
     for column, name, label in zip(run_columns(len(names)), names, labels):
         with column:
@@ -661,10 +677,10 @@ def sweep_section(comparison: Comparison, names: list[str], open_first: bool = F
         if len(table):
             left, right = st.columns(2)
             with left:
-                chart(st.empty(), charts.sweep_chart(table, names, "test_acc", language.tr()))
+                Slot(st, keeps=True).draw(charts.sweep_chart(table, names, "test_acc", language.tr()))
                 st.caption(_(charts.CAPTIONS["sweep_acc"]))
             with right:
-                chart(st.empty(), charts.sweep_chart(table, names, "grad_ratio", language.tr()))
+                Slot(st, keeps=True).draw(charts.sweep_chart(table, names, "grad_ratio", language.tr()))
                 st.caption(_(charts.CAPTIONS["sweep_grad"]))
         else:
             st.info(_("No point of this sweep is in the cache yet."))
@@ -781,7 +797,7 @@ def sections(page: Page, comparison: Comparison, places: tour_page.Places) -> No
     with flow_column, places.place("flow"):
         shown = _(charts.FLOW_TITLES[f"{page.grad_kind}_norm"])  # the caption names the gradients on screen
         caption = say(message("**Shown: {shown}.** {caption}", shown=shown, caption=_(charts.CAPTIONS["flow"])))
-        page.section("flow", _("Gradient flow"), places.folds("flow"), lambda: {"flow": [st.empty()]}, caption)
+        page.section("flow", _("Gradient flow"), places.folds("flow"), lambda: {"flow": [page.slot()]}, caption)
     with curves_column, places.place("curves"):
         page.section("curves", _("Learning curves"), places.folds("curves"), page.curve_slots)
     left, right = charts.CAPTIONS["act_std"], charts.CAPTIONS["act_trace"]
@@ -876,4 +892,5 @@ def main() -> None:
     export_buttons(drawn.page)
 
 
+heap_frozen()
 main()

@@ -56,6 +56,13 @@ def test_default_page_in_a_real_browser(browser, isolated_cache: Path) -> None:
         # A step back on the scrubber reruns the page's fragment: the address bar follows, nothing trains.
         page.locator('[data-testid="stSlider"] input[type="range"]').first.press("ArrowLeft")
         page.wait_for_url(re.compile(r"step=\d+"), timeout=30_000)
+        pb.wait_idle(page, charts=pb.charts_per_page(3), timeout_s=60)
+        # The charts scrubbed to (their data swapped in place) are the charts a fresh visit draws at that step.
+        fresh = browser.new_page(viewport={"width": 1600, "height": 1000})
+        fresh.goto(page.url)
+        pb.wait_idle(fresh, charts=pb.charts_per_page(3), timeout_s=60)
+        assert chart_images(page) == chart_images(fresh)
+        fresh.close()
         # A folded section draws its charts when opened.
         page.get_by_text("Gradient distributions by layer").click()
         pb.wait_idle(page, charts=pb.charts_per_page(3) + 3, timeout_s=60)
@@ -65,6 +72,12 @@ def test_default_page_in_a_real_browser(browser, isolated_cache: Path) -> None:
         pb.full_page_screenshot(page, path)
         print(f"\nscreenshot: {path}")
         assert "Traceback" not in server.log_text()
+
+
+def chart_images(page) -> list[bytes]:
+    """Each chart on the page as a PNG (its element's screenshot)."""
+    charts = page.locator(pb.CHART)
+    return [charts.nth(index).screenshot() for index in range(charts.count())]
 
 
 def test_changing_the_page_mid_training_stops_the_old_run(browser, isolated_cache: Path) -> None:
