@@ -234,3 +234,13 @@ def test_a_recurrent_run_beside_an_mlp_draws_through_time_with_a_note() -> None:
     specs = " ".join(chart.proto.spec for chart in charts(app))
     assert "time step t" in specs and "is not a recurrent net" in specs
     assert app.session_state["w_run1_seq_len"] == 28 and app.session_state["w_run2_model"] == "mlp"
+
+
+def test_the_page_moves_what_its_imports_made_out_of_the_collectors_sight() -> None:
+    """Streamlit collects garbage after every script run; the page freezes the heap its first run found (torch,
+    pandas, Altair: some 300,000 objects) so that each collection walks only what was made since."""
+    import gc
+
+    app = run_app(TINY)
+    assert not app.exception
+    assert gc.get_freeze_count() > 100_000
