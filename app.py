@@ -112,8 +112,8 @@ def built() -> ps.Memo:
 
 @st.cache_resource(show_spinner=False)
 def heap_frozen() -> bool:
-    """Once per server: what is alive after the first run's imports (torch, pandas, Altair, Streamlit: some
-    300,000 objects, nearly all of them for good) moved out of the garbage collector's sight (gc.freeze).
+    """Once per server: what is alive after the first run's imports (torch, pandas, Altair, Streamlit: about
+    280,000 objects, nearly all of them for good) moved out of the garbage collector's sight (gc.freeze).
     Streamlit collects garbage after every script run, and each full collection walked all of them: 0.1-0.3 s
     of held GIL after every scrub, switch and visit, during which the finished run's last messages waited."""
     gc.freeze()
