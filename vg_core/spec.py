@@ -271,9 +271,11 @@ def _coerce(name: str, value: Any) -> Any:
 
 
 def _range_text(name: str) -> Message:
-    """'1 to 100': the bounds as Python's :g writes them (as in a URL), in any language."""
-    _, low, high = RANGES[name]
-    return message("{low} to {high}", low=format(low, "g"), high=format(high, "g"))
+    """'1 to 100', '1e-07 to 10': the bounds as one would type them (in a URL, a flag), in any language: a whole
+    number in full (the largest seed is 2147483647, which :g would round to 2.14748e+09), others as :g."""
+    kind, low, high = RANGES[name]
+    spelled = "d" if kind is int else "g"
+    return message("{low} to {high}", low=format(low, spelled), high=format(high, spelled))
 
 
 def _validate(spec: RunSpec) -> None:
