@@ -53,7 +53,7 @@ from vg_page.drawn import Drawn, Marked, Slot
 
 torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small nets: threads only contend
 
-REDRAW_S = 2.0  # at most one chart redraw every two seconds while training (the browser redraws too)
+REDRAW_S = 2.0  # at most one chart redraw every two seconds while training, page-wide (the browser redraws too)
 MEMO_ITEMS = 64  # charts and verdicts kept (a few pages' worth; each holds only its own small frames)
 PROGRESS_S = 0.25  # progress-bar updates (each is also where a changed page stops the training)
 OFF = ps.OFF
@@ -292,6 +292,7 @@ class Page:
     slots: dict[str, list[Slot]] = field(default_factory=dict)
     exports: dict[str, DeltaGenerator] = field(default_factory=dict)
     titles: dict[str, str] = field(default_factory=dict)  # each section's heading, for its export
+    redraws: ps.Throttle = field(default_factory=lambda: ps.Throttle(REDRAW_S))  # by every run that trains
 
     @property
     def ready(self) -> list[tuple[str, RunResult]]:
@@ -392,6 +393,15 @@ class Page:
                 if view is not None:
                     self.slots[key][index].draw(view)
         return built
+
+    def redraw(self, index: int, since: float | None = None) -> None:
+        """Run `index`'s new state drawn while training (the shared charts, its own and its verdicts); `since`:
+        when the work for it began (its partial result made), for `redraws`."""
+        since = time.monotonic() if since is None else since
+        self.draw_shared()
+        self.draw_runs(only=index)
+        self.draw_verdicts(index)
+        self.redraws.done(since)
 
     def draw_verdicts(self, index: int) -> None:
         result = self.results[index]
@@ -562,31 +572,20 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         page.results[index] = result
         page.status[index].caption(ps.status_line(result, language.tr()))
         if any(other is None for other in page.results):  # more to train: show this run finished meanwhile
-            page.draw_shared()
-            page.draw_runs(only=index)
-            page.draw_verdicts(index)
+            page.redraw(index)
         trained = True
     return trained
 
 
 def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
-    """Progress bar at every step (throttled); charts at snapshots, at most every REDRAW_S and never taking
-    more than a third of the time (a slow machine draws less often rather than training slower)."""
+    """Progress bar at every step (throttled); charts at snapshots, when the page's redraw is due (a run that
+    starts right after another has finished and been drawn joins the charts at the next one)."""
     bar = page.status[index].progress(0.0, text=_("Starting…"))
-    last = {"bar": 0.0, "drawn": 0.0, "cost": 0.0}
+    reports = ps.Throttle(PROGRESS_S)
 
     def callback(progress: Progress) -> None:
         now = time.monotonic()
-        first = page.results[index] is None
-        if progress.partial is not None and (first or now - last["drawn"] >= max(REDRAW_S, 2 * last["cost"])):
-            page.results[index] = progress.partial()
-            page.draw_shared()
-            page.draw_runs(only=index)
-            page.draw_verdicts(index)
-            ps.trim_heap()  # what the last snapshot's frames and charts freed, back to the OS: a lower peak
-            last["drawn"] = time.monotonic()
-            last["cost"] = last["drawn"] - now
-        if now - last["bar"] >= PROGRESS_S or progress.step == progress.total_steps:
+        if reports.due(now) or progress.step == progress.total_steps:  # the bar first: the charts follow it
             text = say(
                 message(
                     "Training: step {step:,d} of {total:,d} (epoch {epoch:.1f})",
@@ -596,7 +595,11 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
                 )
             )
             bar.progress(min(progress.fraction, 1.0), text=text)
-            last["bar"] = now
+            reports.done(now, now)
+        if progress.partial is not None and page.redraws.due(now):
+            page.results[index] = progress.partial()
+            page.redraw(index, since=now)
+            ps.trim_heap()  # what the last snapshot's frames and charts freed, back to the OS: a lower peak
 
     return callback
 

@@ -235,3 +235,17 @@ def test_recurrent_presets_keep_their_runs_through_a_link(preset: str) -> None:
     """A preset whose base names the model (pascanu-rnn: rnn) keeps its runs' recurrent settings."""
     comparison, warnings = Comparison.from_params({"preset": preset, "width": "16"})
     assert not warnings and comparison.runs_match_preset
+
+
+def test_a_throttle_goes_at_once_then_every_so_often_and_never_a_third_of_the_time():
+    throttle = ps.Throttle(2.0)
+    assert throttle.due(100.0)  # the first go: at once
+    throttle.done(100.0, 100.5)
+    assert not throttle.due(101.0) and not throttle.due(102.25)
+    assert throttle.due(102.5)  # `every` after the last go ended
+    throttle.done(102.5, 105.0)  # a slow go (2.5 s): then at most every 5 s
+    assert not throttle.due(109.75) and throttle.due(110.0)
+    throttle.done(110.0, 110.0)  # one that took nothing: back to `every`
+    assert throttle.due(112.0)
+    started = ps.Throttle(0.25, at=50.0)  # made as if it had just gone
+    assert not started.due(50.125) and started.due(50.25)

@@ -1,4 +1,5 @@
-"""The page's logic without Streamlit: widget state <-> comparison, result memory, texts, findings, sweeps.
+"""The page's logic without Streamlit: widget state <-> comparison, result memory, texts, findings, sweeps,
+and the throttle that paces what a training redraws.
 
 app.py keeps the layout and the widgets; everything here is plain Python and tested on its own
 (tests/test_pagestate.py).
@@ -117,6 +118,25 @@ class ResultMemory:
 
     def put(self, result: RunResult) -> None:
         self.memo.put(result.spec.key(), result)
+
+
+@dataclass
+class Throttle:
+    """Something done at most every `every` seconds while training (a redraw, a progress report), the first time at
+    once; told what a go took (`done`), also never more than a third of the time: a slow machine then does it
+    less often rather than training slower."""
+
+    every: float
+    at: float | None = None  # when it was last done (time.monotonic)
+    took: float = 0.0
+
+    def due(self, now: float) -> bool:
+        return self.at is None or now - self.at >= max(self.every, 2 * self.took)
+
+    def done(self, started: float, now: float | None = None) -> None:
+        """A go begun at `started` has ended `now` (default: the clock now)."""
+        self.at = time.monotonic() if now is None else now
+        self.took = self.at - started
 
 
 def results_key(runs: Sequence[tuple[str, RunResult]]) -> tuple:
@@ -451,7 +471,7 @@ def sweep_progress(
         if key not in keys or key in started:
             return None  # cached: loads at once
         started.append(key)
-        number, last = len(started), [time.monotonic()]
+        number, reports = len(started), Throttle(every_s, at=time.monotonic())
         label = translate.render(
             message("Point {number:d} of {count:d}: {label}", number=number, count=len(keys), label=spec.label)
         )
@@ -459,8 +479,8 @@ def sweep_progress(
 
         def callback(progress: Progress) -> None:
             now = time.monotonic()
-            if now - last[0] >= every_s or progress.step == progress.total_steps:
-                last[0] = now
+            if reports.due(now) or progress.step == progress.total_steps:
+                reports.done(now, now)
                 fraction = (number - 1 + min(progress.fraction, 1.0)) / len(keys)
                 text = N_("{label}, step {step:,d} of {total:,d}")
                 report(
