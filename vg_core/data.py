@@ -216,8 +216,16 @@ def _idx_folder(folder: Path, name: str, source: str) -> RawSplit:
                 return candidate
         raise DataError(f"{folder} has no {stem}[.gz]")
 
-    arrays = [read_idx(find(stem)) for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")]
-    arrays += [read_idx(find(stem)) for stem in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")]
+    arrays = []
+    for split in ("train", "t10k"):
+        images, labels = (read_idx(find(f"{split}-{kind}")) for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
+        if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
+            raise IdxError(f"{split}-images-idx3-ubyte holds {images.dtype} of shape {images.shape}, not 28x28 bytes")
+        if labels.shape != images.shape[:1]:
+            raise IdxError(f"{split}-labels-idx1-ubyte holds {labels.shape} labels for {len(images)} images")
+        if not np.isin(labels, np.arange(10)).all():
+            raise IdxError(f"{split}-labels-idx1-ubyte has a label that is not a digit 0-9")
+        arrays += [images, labels]
     return RawSplit(*arrays, name=name, source=source)
 
 
