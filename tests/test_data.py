@@ -266,10 +266,10 @@ def test_corrupt_idx_file_in_a_folder_names_the_file(tmp_path):
 @pytest.mark.parametrize(
     ("stem", "array", "says"),
     [
-        ("train-images-idx3-ubyte", np.zeros((20, 32, 32), np.uint8), "not 28x28 bytes"),
-        ("t10k-images-idx3-ubyte", np.zeros((10, 28, 28), np.int32), "not 28x28 bytes"),
-        ("train-labels-idx1-ubyte", np.zeros(19, np.uint8), "labels for 20 images"),
-        ("t10k-labels-idx1-ubyte", np.full(10, 12, np.uint8), "not a digit 0-9"),
+        ("train-images-idx3-ubyte", np.zeros((20, 32, 32), np.uint8), "train-images.*not 28x28 bytes"),
+        ("t10k-images-idx3-ubyte", np.zeros((10, 28, 28), np.int32), "t10k-images.*not 28x28 bytes"),
+        ("train-labels-idx1-ubyte", np.zeros(19, np.uint8), r"train-labels.*shape \(19,\) for 20 images"),
+        ("t10k-labels-idx1-ubyte", np.full(10, 12, np.uint8), "t10k-labels.*not a digit 0-9"),
     ],
     ids=["32x32", "int32", "19-labels", "label-12"],
 )
@@ -279,7 +279,7 @@ def test_idx_files_that_are_not_digits_and_labels_are_refused(tmp_path, stem, ar
     for old in (tmp_path / "fm").glob(f"{stem}*"):
         old.unlink()
     (tmp_path / "fm" / stem).write_bytes(idx_bytes(array))
-    with pytest.raises(IdxError, match=f"{stem}.*{says}"):
+    with pytest.raises(IdxError, match=says):
         data._idx_folder(tmp_path / "fm", "fashion-mnist", "test")
 
 

@@ -218,15 +218,24 @@ def _idx_folder(folder: Path, name: str, source: str) -> RawSplit:
 
     arrays = []
     for split in ("train", "t10k"):
-        images, labels = (read_idx(find(f"{split}-{kind}")) for kind in ("images-idx3-ubyte", "labels-idx1-ubyte"))
-        if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
-            raise IdxError(f"{split}-images-idx3-ubyte holds {images.dtype} of shape {images.shape}, not 28x28 bytes")
-        if labels.shape != images.shape[:1]:
-            raise IdxError(f"{split}-labels-idx1-ubyte holds {labels.shape} labels for {len(images)} images")
-        if not np.isin(labels, np.arange(10)).all():
-            raise IdxError(f"{split}-labels-idx1-ubyte has a label that is not a digit 0-9")
+        stems = (f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte")
+        images, labels = (read_idx(find(stem)) for stem in stems)
+        problem = digits_problem(images, labels)
+        if problem:
+            raise IdxError(f"{' and '.join(stems)}: {problem}")
         arrays += [images, labels]
     return RawSplit(*arrays, name=name, source=source)
+
+
+def digits_problem(images: np.ndarray, labels: np.ndarray) -> str | None:
+    """Why these are not 28x28 images of bytes with one label 0-9 each (what every data set here holds), or None."""
+    if images.dtype != np.uint8 or images.shape[1:] != (28, 28):
+        return f"{images.dtype} images of shape {images.shape}, not 28x28 bytes"
+    if labels.shape != images.shape[:1]:
+        return f"labels of shape {labels.shape} for {len(images)} images"
+    if not np.isin(labels, np.arange(10)).all():
+        return "a label that is not a digit 0-9"
+    return None
 
 
 def mnist_sample_csv() -> Path:
@@ -248,12 +257,12 @@ def _mnist_sample() -> RawSplit:
             table = pd.read_csv(handle, header=None, na_filter=False).to_numpy(dtype=np.int64)
         if table.shape[1] != 785 or table.min(initial=0) < 0 or table[:, :784].max(initial=0) > 255:
             raise ValueError(f"not rows of 784 pixels (0-255) and a label ({table.shape[1]} columns)")
-        if not np.isin(table[:, 784], np.arange(10)).all():
-            raise ValueError("a label is not a digit 0-9")
+        images, labels = table[:, :784].astype(np.uint8).reshape(-1, 28, 28), table[:, 784]
+        problem = digits_problem(images, labels)
+        if problem:
+            raise ValueError(problem)
     except (OSError, EOFError, ValueError) as err:
         raise DataError(f"{path} is unreadable: {err}") from None
-    images = table[:, :784].astype(np.uint8).reshape(-1, 28, 28)
-    labels = table[:, 784]
     order = stratified_order(labels, SAMPLE_SPLIT_SEED)
     test, train = np.sort(order[:SAMPLE_TEST_SIZE]), np.sort(order[SAMPLE_TEST_SIZE:])
     return RawSplit(
