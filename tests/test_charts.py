@@ -87,7 +87,7 @@ def test_a_curve_made_once_and_marked_at_a_step_is_the_curve_made_at_that_step(r
         unmarked = charts.learning_curve(runs, metric).to_dict(validate=False)
         for step in runs[0][1].snapshot_steps:
             made = charts.learning_curve(runs, metric, step).to_dict(validate=False)
-            assert charts.with_step_rule(unmarked, step) == made
+            assert charts.with_step_rule(unmarked, {"values": [{"step": step}]}) == made
 
 
 def _scaled(result: RunResult, factor: float, nan_layer: int | None = None) -> RunResult:

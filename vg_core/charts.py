@@ -536,11 +536,11 @@ def _step_rule_layer() -> dict:
     return {key: value for key, value in spec.items() if key not in ("$schema", "config")}
 
 
-def with_step_rule(spec: dict, step: int, data: dict | None = None) -> dict:
+def with_step_rule(spec: dict, marker: dict) -> dict:
     """A layered chart's Vega-Lite `spec` (made without a step) with the step's marker as one more layer: what
-    learning_curve(..., step) draws, without building the chart again for every step scrubbed to. The marker's
-    one row is inline, or in the named dataset `data` ({"name": ...}) that the caller supplies."""
-    rule = {**_step_rule_layer(), "data": data or {"values": [{"step": int(step)}]}}
+    learning_curve(..., step) draws, without building the chart again for every step scrubbed to. `marker` is
+    the Vega-Lite data of its one row: inline ({"values": [{"step": s}]}) or a named dataset ({"name": ...})."""
+    rule = {**_step_rule_layer(), "data": marker}
     shared = {key: value for key, value in spec.items() if key != "data"}
     if "data" not in spec:
         return {**shared, "layer": [*spec["layer"], rule]}

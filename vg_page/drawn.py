@@ -71,7 +71,7 @@ class Marked:
     step: int
 
     def to_dict(self, *args: Any, **kwargs: Any) -> dict:
-        spec = charts.with_step_rule(self.curve.spec(), self.step, data={"name": STEP_DATASET})
+        spec = charts.with_step_rule(self.curve.spec(), {"name": STEP_DATASET})
         return {**spec, "datasets": {**spec["datasets"], STEP_DATASET: _step_rows(int(self.step))}}
 
 
