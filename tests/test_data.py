@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -373,6 +374,52 @@ def test_mnist_through_torchvision_when_it_works(tmp_path, monkeypatch, fresh_ra
     assert raw.train_images.shape == (60, 28, 28) and raw.test_labels.tolist() == list(range(10))
 
 
+def _torchvision_download(root: Path, class_name: str) -> Path:
+    """A folder as torchvision leaves it after a download: root/<class>/raw, each IDX file plain and gzipped."""
+    raw = root / class_name / "raw"
+    _fake_idx_folder(raw, n_train=30, n_test=20)
+    for path in list(raw.iterdir()):
+        if path.suffix == ".gz":
+            path.with_suffix("").write_bytes(gzip.decompress(path.read_bytes()))
+        else:
+            path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+    return raw
+
+
+@pytest.mark.parametrize(("name", "class_name"), [("mnist", "MNIST"), ("fashion-mnist", "FashionMNIST")])
+def test_a_torchvision_download_is_read_as_torchvision_reads_it_without_importing_it(
+    tmp_path, monkeypatch, fresh_raw_cache, name, class_name
+):
+    import torchvision.datasets
+
+    _torchvision_download(tmp_path, class_name)
+    monkeypatch.setenv("VG_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "no-debian-package")
+    oracle = {split: getattr(torchvision.datasets, class_name)(str(tmp_path), train=split) for split in (True, False)}
+    with monkeypatch.context() as no_torchvision:
+        no_torchvision.setitem(sys.modules, "torchvision.datasets", None)  # importing it would raise
+        raw = load_raw(name)
+    assert raw.name == name and raw.notice is None and raw.source == f"torchvision {class_name} in {tmp_path}"
+    for images, labels, split in (
+        (raw.train_images, raw.train_labels, True),
+        (raw.test_images, raw.test_labels, False),
+    ):
+        np.testing.assert_array_equal(images, oracle[split].data.numpy())
+        np.testing.assert_array_equal(labels, oracle[split].targets.numpy())
+        assert labels.dtype == oracle[split].targets.numpy().dtype
+
+
+def test_a_damaged_torchvision_download_is_left_to_torchvision(tmp_path, monkeypatch, fresh_raw_cache):
+    import torchvision.datasets
+
+    raw = _torchvision_download(tmp_path, "MNIST")
+    (raw / "t10k-labels-idx1-ubyte").write_bytes(b"garbage")
+    monkeypatch.setenv("VG_DATA_DIR", str(tmp_path))
+    _OfflineDataset.calls = 0
+    monkeypatch.setattr(torchvision.datasets, "MNIST", _OfflineDataset)
+    assert load_raw("mnist").name == "mnist-sample" and _OfflineDataset.calls == 1
+
+
 def test_unknown_dataset_is_a_data_error(fresh_raw_cache):
     with pytest.raises(DataError, match="unknown dataset 'cifar'"):
         load_raw("cifar")
@@ -416,6 +463,7 @@ def test_mnist_is_tried_again_once_the_retry_period_is_over(tmp_path, monkeypatc
 
     import vg_core.data as data
 
+    monkeypatch.setenv("VG_DATA_DIR", str(tmp_path))  # no earlier download found
     monkeypatch.setattr(torchvision.datasets, "MNIST", _OfflineDataset)
     assert load_raw("mnist").name == "mnist-sample" and data.mnist_unavailable()
 
@@ -451,3 +499,23 @@ def test_two_threads_loading_at_once_read_a_dataset_once(monkeypatch):
         thread.join()
     assert len(reads) == 1
     forget()
+
+
+def test_prefetch_reads_each_dataset_once_in_the_background_and_keeps_a_failure_for_the_run(
+    monkeypatch, fresh_raw_cache
+):
+    import threading
+
+    reads, real = [], data._mnist_sample
+    monkeypatch.setattr(data, "_mnist_sample", lambda: reads.append(1) or real())
+    failures = []
+    monkeypatch.setattr(threading, "excepthook", failures.append)
+    assert data.prefetch([]) is None
+    thread = data.prefetch(["mnist-sample", "cifar", "mnist-sample"])
+    thread.join(60)
+    assert not thread.is_alive() and thread.daemon and not failures  # "cifar" failed quietly
+    assert len(reads) == 1
+    load_raw("mnist-sample")
+    assert len(reads) == 1  # the run finds it read
+    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
+        load_raw("cifar")  # and meets the failure itself
