@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -190,7 +191,7 @@ def test_the_model_is_unchanged_bit_for_bit(training, digits):
 def test_tidy_frames(digits):
     config = RecurrentConfig(kind="lstm", depth=2, width=8, seq_len=49)
     probe = probe_through_time(build_recurrent_model(config), *digits)
-    stats = time_stats(7, probe)
+    stats = pd.DataFrame(time_stats(7, probe))  # columns, made a frame here as the recorder does
     assert list(stats.columns) == STAT_COLUMNS
     assert set(stats["step"]) == {7} and set(stats["layer"]) == {1, 2} and probe.layers == ("lstm1", "lstm2")
     norms = stats[stats["quantity"] == "hidden_grad_norm"]
@@ -201,7 +202,7 @@ def test_tidy_frames(digits):
     np.testing.assert_array_equal(cell["value"].to_numpy(), probe.cell_grad_norm[0])
     zeros = stats[stats["quantity"] == "hidden_grad_zeros"]
     assert sorted(set(zeros["t"])) == list(probe.hist_t) and len(zeros) == 2 * len(probe.hist_t)
-    hists = time_histograms(7, probe)
+    hists = pd.DataFrame(time_histograms(7, probe))
     assert list(hists.columns) == HISTOGRAM_COLUMNS
     rows = hists[(hists["quantity"] == "hidden_grad") & (hists["layer"] == 2) & (hists["t"] == 49)]
     np.testing.assert_array_equal(rows["count"].to_numpy(), probe.hidden_grad_hist[1, -1])

@@ -181,8 +181,8 @@ class Recorder:
     # building two frames at each of a run's ~25 snapshots cost more than a third of a small net's probes.
     stat_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
     histogram_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
-    time_stat_frames: list[pd.DataFrame] = field(default_factory=list)
-    time_histogram_frames: list[pd.DataFrame] = field(default_factory=list)
+    time_stat_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
+    time_histogram_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
     steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["steps"]))
     layer_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["layer_steps"]))
 
@@ -221,8 +221,8 @@ class Recorder:
 
     def add_time(self, step: int, probe: ThroughTime) -> None:
         """One through-time probe pass of a recurrent net at `step`."""
-        self.time_stat_frames.append(time_stats(step, probe))
-        self.time_histogram_frames.append(time_histograms(step, probe))
+        self.time_stat_columns.append(time_stats(step, probe))
+        self.time_histogram_columns.append(time_histograms(step, probe))
 
     def result(self) -> RunResult:
         history = pd.DataFrame(self.history, columns=FRAME_COLUMNS["history"])
@@ -234,8 +234,8 @@ class Recorder:
             layer_steps=self.layer_steps.astype({"step": "int64", "layer": "int64", "weight_grad_norm": float}),
             layer_stats=_frame(self.stat_columns, "layer_stats"),
             histograms=_frame(self.histogram_columns, "histograms"),
-            time_stats=_concat(self.time_stat_frames, "time_stats"),
-            time_histograms=_concat(self.time_histogram_frames, "time_histograms"),
+            time_stats=_frame(self.time_stat_columns, "time_stats"),
+            time_histograms=_frame(self.time_histogram_columns, "time_histograms"),
         )
 
 
@@ -258,13 +258,6 @@ def _frame(parts: list[dict[str, np.ndarray]], name: str) -> pd.DataFrame:
         return _empty(name)
     columns = {column: np.concatenate([part[column] for part in parts]) for column in FRAME_COLUMNS[name]}
     return pd.DataFrame(columns).astype({"step": "int64", "layer": "int64"})
-
-
-def _concat(frames: list[pd.DataFrame], name: str) -> pd.DataFrame:
-    if not frames:
-        return _empty(name)
-    frame = pd.concat(frames, ignore_index=True)
-    return frame.astype({"step": "int64", "layer": "int64"})[FRAME_COLUMNS[name]]
 
 
 def _empty(name: str) -> pd.DataFrame:

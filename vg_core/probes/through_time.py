@@ -6,7 +6,6 @@ import contextlib
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 import torch
 from torch.nn import functional as F
 
@@ -139,10 +138,11 @@ def _probe(model: RecurrentNet, x: torch.Tensor, y: torch.Tensor) -> ThroughTime
     )
 
 
-def time_stats(step: int, probe: ThroughTime) -> pd.DataFrame:
-    """Long-form scalars (step, layer, t, quantity, value): hidden_grad_norm and cell_grad_norm (LSTM) at
-    every t; hidden_grad_zeros/_nan/_inf and activation_nan at the histogrammed t. `layer` is the layer's
-    number as in the other frames (1 = the first; a RecurrentNet's recurrent layers come first)."""
+def time_stats(step: int, probe: ThroughTime) -> dict[str, np.ndarray]:
+    """Long-form scalars as columns (STAT_COLUMNS: step, layer, t, quantity, value): hidden_grad_norm and
+    cell_grad_norm (LSTM) at every t; hidden_grad_zeros/_nan/_inf and activation_nan at the histogrammed t.
+    `layer` is the layer's number as in the other frames (1 = the first; a RecurrentNet's recurrent layers
+    come first)."""
     seq_len = probe.hidden_grad_norm.shape[1]
     every_t = {"hidden_grad_norm": probe.hidden_grad_norm}
     if probe.cell_grad_norm is not None:
@@ -152,45 +152,51 @@ def time_stats(step: int, probe: ThroughTime) -> pd.DataFrame:
     }
     at_hist_t["activation_nan"] = probe.activation_nan
     numbers = np.arange(1, len(probe.layers) + 1)
-    parts = [_stat_rows(step, numbers, np.arange(1, seq_len + 1), every_t)]
-    parts.append(_stat_rows(step, numbers, probe.hist_t, at_hist_t))
-    return pd.concat(parts, ignore_index=True)[STAT_COLUMNS]
+    parts = [
+        _stat_rows(step, numbers, np.arange(1, seq_len + 1), every_t),
+        _stat_rows(step, numbers, probe.hist_t, at_hist_t),
+    ]
+    return _joined(parts, STAT_COLUMNS)
 
 
-def _stat_rows(step: int, layers: np.ndarray, ts: np.ndarray, values: dict[str, np.ndarray]) -> pd.DataFrame:
+def _stat_rows(step: int, layers: np.ndarray, ts: np.ndarray, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     per_quantity = len(layers) * len(ts)
-    return pd.DataFrame(
-        {
-            "step": np.int64(step),
-            "layer": np.tile(np.repeat(layers, len(ts)), len(values)),
-            "t": np.tile(ts, len(layers) * len(values)).astype(np.int64),
-            "quantity": np.repeat(list(values), per_quantity),
-            "value": np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in values.values()]),
-        }
-    )
+    return {
+        "step": np.full(per_quantity * len(values), step, dtype=np.int64),
+        "layer": np.tile(np.repeat(layers, len(ts)), len(values)).astype(np.int64),
+        "t": np.tile(ts, len(layers) * len(values)).astype(np.int64),
+        "quantity": np.repeat(list(values), per_quantity),
+        "value": np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in values.values()]),
+    }
 
 
-def time_histograms(step: int, probe: ThroughTime) -> pd.DataFrame:
-    """Long-form counts (step, layer, t, quantity, bin_start, bin_end, count) of hidden_grad (log10|∂L/∂h_t|,
-    LOG_GRAD_BINS) and activation (h_t, the activation's bins) at the histogrammed t; `layer` as in time_stats."""
+def time_histograms(step: int, probe: ThroughTime) -> dict[str, np.ndarray]:
+    """Long-form counts as columns (HISTOGRAM_COLUMNS: step, layer, t, quantity, bin_start, bin_end, count) of
+    hidden_grad (log10|∂L/∂h_t|, LOG_GRAD_BINS) and activation (h_t, the activation's bins) at the histogrammed
+    t; `layer` as in time_stats."""
     parts = [
         _histogram_rows(step, probe, "hidden_grad", probe.hidden_grad_hist, LOG_GRAD_BINS),
         _histogram_rows(step, probe, "activation", probe.activation_hist, probe.activation_bins),
     ]
-    return pd.concat(parts, ignore_index=True)[HISTOGRAM_COLUMNS]
+    return _joined(parts, HISTOGRAM_COLUMNS)
 
 
-def _histogram_rows(step: int, probe: ThroughTime, quantity: str, counts: np.ndarray, bins: Bins) -> pd.DataFrame:
+def _histogram_rows(
+    step: int, probe: ThroughTime, quantity: str, counts: np.ndarray, bins: Bins
+) -> dict[str, np.ndarray]:
     n_layers, n_t, n_bins = counts.shape
-    edges = bins.edges
-    return pd.DataFrame(
-        {
-            "step": np.int64(step),
-            "layer": np.repeat(np.arange(1, n_layers + 1), n_t * n_bins),
-            "t": np.tile(np.repeat(probe.hist_t, n_bins), n_layers).astype(np.int64),
-            "quantity": quantity,
-            "bin_start": np.tile(edges[:-1], n_layers * n_t),
-            "bin_end": np.tile(edges[1:], n_layers * n_t),
-            "count": counts.reshape(-1).round().astype(np.int64),
-        }
-    )
+    rows = n_layers * n_t * n_bins
+    return {
+        "step": np.full(rows, step, dtype=np.int64),
+        "layer": np.repeat(np.arange(1, n_layers + 1), n_t * n_bins).astype(np.int64),
+        "t": np.tile(np.repeat(probe.hist_t, n_bins), n_layers).astype(np.int64),
+        "quantity": np.full(rows, quantity),
+        "bin_start": np.tile(bins.edges[:-1], n_layers * n_t),
+        "bin_end": np.tile(bins.edges[1:], n_layers * n_t),
+        "count": counts.reshape(-1).round().astype(np.int64),
+    }
+
+
+def _joined(parts: list[dict[str, np.ndarray]], columns: list[str]) -> dict[str, np.ndarray]:
+    """The parts' rows one after another, as `columns`."""
+    return {column: np.concatenate([part[column] for part in parts]) for column in columns}
