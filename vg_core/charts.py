@@ -397,8 +397,8 @@ def _layer_lines(
             y=y,
             color=color,
             tooltip=[
-                alt.Tooltip("run"),
-                alt.Tooltip("layer_name"),
+                alt.Tooltip("run:N"),
+                alt.Tooltip("layer_name:N"),
                 alt.Tooltip("value:Q", format=tooltip[1], title=tooltip[0]),
             ],
         )
@@ -492,9 +492,9 @@ def curve_layers(runs: Runs, metric: str, tr: Translator = ENGLISH) -> list[alt.
                 "split:N", scale=alt.Scale(domain=["train", "test"], range=[[4, 3], [1, 0]]), legend=None
             ),
             tooltip=[
-                alt.Tooltip("run"),
-                alt.Tooltip("split"),
-                alt.Tooltip("epoch"),
+                alt.Tooltip("run:N"),
+                alt.Tooltip("split:N"),
+                alt.Tooltip("epoch:Q"),
                 alt.Tooltip("value:Q", format=".4g", title=tr.gettext(N_("loss") if is_loss else N_("accuracy"))),
             ],
         )
@@ -527,6 +527,11 @@ def _step_rule(step: int) -> alt.Chart:
         .mark_rule(color="#d62728", strokeDash=[2, 2])
         .encode(x=alt.X("step:Q"))
     )
+
+
+def heatmap_step_rule(step: int) -> alt.Chart:
+    """The chosen step's marker on a heatmap over training steps: solid and wider, to stand out of the cells."""
+    return _step_rule(step).mark_rule(color="#d62728", strokeWidth=2)
 
 
 @functools.cache
@@ -799,7 +804,7 @@ def gradient_heatmap(
     )
     layers: list[alt.Chart] = [cells]
     if step is not None and step > 0:
-        layers.append(_step_rule(step).mark_rule(color="#d62728", strokeWidth=2))
+        layers.append(heatmap_step_rule(step))
     if frame.empty:
         layers.append(_note([heatmap_empty_reason(result, tr)]))
     return _fit_x(alt.layer(*layers, title=title or "").properties(height=ROW_HEIGHT * n_layers))
@@ -957,8 +962,8 @@ def activation_trace(
         y=y,
         color=color,
         tooltip=[
-            alt.Tooltip("layer_name"),
-            alt.Tooltip("step"),
+            alt.Tooltip("layer_name:N"),
+            alt.Tooltip("step:Q"),
             alt.Tooltip("epoch:Q", format=".2f"),
             alt.Tooltip("mean:Q", format=".3g"),
             alt.Tooltip("std:Q", format=".3g"),
@@ -1035,9 +1040,9 @@ def percentile_trace(
                 legend=None,
             ),
             tooltip=[
-                alt.Tooltip("layer_name"),
-                alt.Tooltip("label"),
-                alt.Tooltip("step"),
+                alt.Tooltip("layer_name:N"),
+                alt.Tooltip("label:N"),
+                alt.Tooltip("step:Q"),
                 alt.Tooltip("epoch:Q", format=".2f"),
                 alt.Tooltip("value:Q", format=".3g"),
             ],
@@ -1125,9 +1130,9 @@ def ratio_chart(
             ),
             detail=alt.Detail("kind:N"),
             tooltip=[
-                alt.Tooltip("layer_name"),
-                alt.Tooltip("kind"),
-                alt.Tooltip("step"),
+                alt.Tooltip("layer_name:N"),
+                alt.Tooltip("kind:N"),
+                alt.Tooltip("step:Q"),
                 alt.Tooltip("value:Q", format=".3g"),
             ],
         )

@@ -18,6 +18,7 @@ from .charts import (
     _log_axis,
     _note,
     color_scale,
+    heatmap_step_rule,
     shared_range,
     snapshot_at,
 )
@@ -115,9 +116,9 @@ def time_flow(runs: Runs, step: int | None, tr: Translator = ENGLISH) -> alt.Lay
             strokeDash=alt.StrokeDash("layer_name:N", title=tr.gettext(N_("layer")), legend=None),
             detail=alt.Detail("layer_name:N"),
             tooltip=[
-                alt.Tooltip("run"),
+                alt.Tooltip("run:N"),
                 alt.Tooltip("layer_name:N", title=tr.gettext(N_("layer"))),
-                alt.Tooltip("t"),
+                alt.Tooltip("t:Q"),
                 alt.Tooltip("value:Q", format=".3e"),
             ],
         )
@@ -195,7 +196,7 @@ def time_ridgeline(
             y2=alt.Y2("top:Q"),
             detail=alt.Detail("t:N"),
             tooltip=[
-                alt.Tooltip("t"),
+                alt.Tooltip("t:Q"),
                 alt.Tooltip("bin_start:Q", format=".2f", title=tr.gettext(N_("from"))),
                 alt.Tooltip("count:Q", format=",", title=tr.gettext(N_("count"))),
             ],
@@ -277,8 +278,7 @@ def time_heatmap(
     )
     parts: list[alt.Chart] = [cells]
     if step is not None and step > 0:
-        rule = pd.DataFrame({"step": [step]})
-        parts.append(alt.Chart(rule).mark_rule(color="#d62728", strokeWidth=2).encode(x=alt.X("step:Q")))
+        parts.append(heatmap_step_rule(step))
     if frame.empty:
         parts.append(_note([tr.gettext(N_("Nothing to draw: every ‖∂L/∂h_t‖ is 0 or not a number."))]))
     title = f"{name}: {result.layer_name(1)}"
