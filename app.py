@@ -37,7 +37,7 @@ import streamlit as st
 import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from vg_core import budget, charts, data, time_charts, turns
+from vg_core import budget, charts, time_charts, turns
 from vg_core import pagestate as ps
 from vg_core.cache import ResultCache, cache_dir, env_number
 from vg_core.data import DataError
@@ -889,8 +889,6 @@ def main() -> None:
         train_sweep(drawn.sweep)
         st.rerun()  # draw the sweep from the cache, now complete
     if not drawn.refused and None in drawn.page.results and let_the_browser_draw():
-        missing = [spec for spec, result in zip(comparison.specs, drawn.page.results) if result is None]
-        data.prefetch(spec.dataset for spec in missing)  # read while the browser draws
         return  # the browser's timer starts the training in a moment
     if not drawn.refused and train_missing(drawn.page, comparison):
         st.rerun()  # everything is cached now: draw the finished page with its step scrubber

@@ -243,27 +243,3 @@ def test_the_page_moves_what_its_imports_made_out_of_the_collectors_sight() -> N
     app = run_app(TINY)
     assert not app.exception
     assert gc.get_freeze_count() > 100_000
-
-
-def test_a_first_visit_reads_the_data_to_train_on_while_the_browser_draws(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A browser's first visit draws, pauses (app.let_the_browser_draw) and only then trains: meanwhile the data
-    its untrained runs need is read in the background (vg_core.data.prefetch), not after the pause."""
-    from streamlit.runtime.context import ContextProxy
-
-    from vg_core import data
-
-    monkeypatch.setattr(ContextProxy, "headers", property(lambda self: {"Host": "localhost"}))  # a browser
-    asked: list[list[str]] = []
-    threads = []
-    read = data.prefetch
-    monkeypatch.setattr(data, "prefetch", lambda names: threads.append(read(asked.append(list(names)) or asked[-1])))
-    data.forget()
-    app = run_app({**TINY, "run3": "off"})
-    assert_clean(app)
-    assert asked == [["mnist-sample", "mnist-sample"]] and not charts(app)  # drawn, not trained yet
-    assert "trains in a moment" in texts(app)
-    threads[0].join(60)
-    assert data._read.cache_info().currsize == 1  # read meanwhile
-    app.run()  # the browser's timer: now it trains, and reads nothing more in the background
-    assert_clean(app)
-    assert len(asked) == 1 and len(charts(app)) == charts_per_page(2)
