@@ -499,23 +499,3 @@ def test_two_threads_loading_at_once_read_a_dataset_once(monkeypatch):
         thread.join()
     assert len(reads) == 1
     forget()
-
-
-def test_prefetch_reads_each_dataset_once_in_the_background_and_keeps_a_failure_for_the_run(
-    monkeypatch, fresh_raw_cache
-):
-    import threading
-
-    reads, real = [], data._mnist_sample
-    monkeypatch.setattr(data, "_mnist_sample", lambda: reads.append(1) or real())
-    failures = []
-    monkeypatch.setattr(threading, "excepthook", failures.append)
-    assert data.prefetch([]) is None
-    thread = data.prefetch(["mnist-sample", "cifar", "mnist-sample"])
-    thread.join(60)
-    assert not thread.is_alive() and thread.daemon and not failures  # "cifar" failed quietly
-    assert len(reads) == 1
-    load_raw("mnist-sample")
-    assert len(reads) == 1  # the run finds it read
-    with pytest.raises(DataError, match="unknown dataset 'cifar'"):
-        load_raw("cifar")  # and meets the failure itself

@@ -10,7 +10,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -135,23 +135,6 @@ def load_raw(name: str) -> RawSplit:
     again MNIST_RETRY_S seconds later, not at every run)."""
     with _reading:
         return _load_raw(name)
-
-
-def prefetch(names: Iterable[str]) -> threading.Thread | None:
-    """Read these datasets in a background thread, so that the runs about to train find them read (or wait for
-    the reading under way, see load_raw) rather than start it; None when there is nothing to read."""
-    names = list(dict.fromkeys(names))
-    if not names:
-        return None
-
-    def read() -> None:
-        for name in names:
-            with contextlib.suppress(Exception):  # the run's own load_raw meets the same failure and reports it
-                load_raw(name)
-
-    thread = threading.Thread(target=read, name="vg-data-prefetch", daemon=True)
-    thread.start()
-    return thread
 
 
 def _load_raw(name: str) -> RawSplit:
