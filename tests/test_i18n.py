@@ -20,6 +20,8 @@ from vg_core.i18n import (
     read_catalog,
     translator,
 )
+from vg_core.presets import PRESETS
+from vg_core.reproductions import REPRODUCTIONS
 
 TRANSLATED = LANGUAGES[1:]  # English is the msgids themselves
 
@@ -51,6 +53,15 @@ def test_the_extractor_finds_the_tour_glossary_and_message_calls(template):
     assert "Why the first layers get almost no gradient" in ids  # N_(...)
     assert "fc{layer:d}: ×{factor:.2g}" in ids  # message(...)
     assert "weight gradient" in ids
+
+
+def test_every_preset_and_paper_text_shown_is_a_marked_message(template):
+    """What the page shows of a preset (its title and caption; a paper's title and claim) is extracted, hence
+    translated (the test above); an unmarked one was shown in English on the Indonesian page."""
+    ids = {_forms(entry.id)[0] for entry in template if entry.id}
+    shown = [text for preset in PRESETS.values() if not preset.reproduction for text in (preset.title, preset.caption)]
+    shown += [text for reproduction in REPRODUCTIONS for text in (reproduction.title, reproduction.claim)]
+    assert [text for text in shown if text not in ids] == []
 
 
 @pytest.mark.parametrize("lang", TRANSLATED)

@@ -145,8 +145,8 @@ PRESETS: dict[str, Preset] = {
         ),
         Preset(
             key="rnn-vs-lstm",
-            title="RNN vs LSTM vs GRU",
-            caption=(
+            title=N_("RNN vs LSTM vs GRU"),
+            caption=N_(
                 "The digit read row by row, 28 steps, by a tanh RNN, an LSTM and a GRU of 64 units. The RNN's gradient "
                 "shrinks with every step back in time; the gates give the LSTM and the GRU a path that keeps it, and "
                 "they learn faster (Hochreiter & Schmidhuber 1997; Cho et al. 2014)."
