@@ -148,6 +148,8 @@ def test_help_exits_0(capsys):
     assert caught.value.code == 0
     out = capsys.readouterr().out
     assert "--activation" in out and "--init-std" in out and "--json" in out
+    # each range as the errors write it: whole numbers in full, others as :g
+    assert "0..2147483647 (default 0)" in out and "1e-07..10 (default 0.01)" in out
 
 
 def test_compare_prints_one_column_per_activation(capsys):

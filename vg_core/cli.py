@@ -22,7 +22,7 @@ from .i18n import ENGLISH
 from .reproductions import REPRODUCTIONS, find
 from .results import RunResult, json_safe
 from .runfiles import RunFileError, open_run
-from .spec import CHOICES, RANGES, RECURRENT, RunSpec, SpecError
+from .spec import CHOICES, RECURRENT, RunSpec, SpecError, range_bounds
 from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
 from .sweep import Sweep, cached_table, parse_depths, run_sweep
 from .train import Progress
@@ -58,8 +58,8 @@ def _spec_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> 
                 flag, default=None, help=f"{' | '.join(CHOICES[f.name])} (default {getattr(defaults, f.name)})"
             )
         else:
-            low, high = RANGES[f.name][1:]
-            parser.add_argument(flag, default=None, help=f"{low:g}..{high:g} (default {getattr(defaults, f.name)})")
+            low, high = range_bounds(f.name)
+            parser.add_argument(flag, default=None, help=f"{low}..{high} (default {getattr(defaults, f.name)})")
 
 
 def _common_flags(parser: argparse.ArgumentParser) -> None:

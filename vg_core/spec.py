@@ -270,12 +270,18 @@ def _coerce(name: str, value: Any) -> Any:
     return number
 
 
-def _range_text(name: str) -> Message:
-    """'1 to 100', '1e-07 to 10': the bounds as one would type them (in a URL, a flag), in any language: a whole
+def range_bounds(name: str) -> tuple[str, str]:
+    """('1', '100'), ('1e-07', '10'): field `name`'s bounds as one would type them (in a URL, a flag): a whole
     number in full (the largest seed is 2147483647, which :g would round to 2.14748e+09), others as :g."""
     kind, low, high = RANGES[name]
     spelled = "d" if kind is int else "g"
-    return message("{low} to {high}", low=format(low, spelled), high=format(high, spelled))
+    return format(low, spelled), format(high, spelled)
+
+
+def _range_text(name: str) -> Message:
+    """'1 to 100': the bounds of range_bounds, in any language."""
+    low, high = range_bounds(name)
+    return message("{low} to {high}", low=low, high=high)
 
 
 def _validate(spec: RunSpec) -> None:
