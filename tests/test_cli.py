@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from engine_helpers import run_cli, strict_json
 
@@ -150,6 +153,19 @@ def test_help_exits_0(capsys):
     assert "--activation" in out and "--init-std" in out and "--json" in out
     # each range as the errors write it: whole numbers in full, others as :g
     assert "0..2147483647 (default 0)" in out and "1e-07..10 (default 0.01)" in out
+
+
+def test_help_and_a_bad_flag_answer_without_importing_the_engine():
+    """`--help` and a flag error come from the parser alone: torch (about 2 s to import) is loaded only to run."""
+    code = (
+        "import sys, vg_core.cli as cli\n"
+        "try:\n    cli.main(['reproduce', '--help'])\nexcept SystemExit as done:\n    assert done.code == 0\n"
+        "assert cli.main(['run', '--no-such-flag']) == 2\n"
+        "sys.exit(3 if 'torch' in sys.modules else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:] or "torch was imported"
+    assert "glorot-init" in done.stdout and "unrecognized arguments: --no-such-flag" in done.stderr
 
 
 def test_compare_prints_one_column_per_activation(capsys):

@@ -24,7 +24,7 @@ from vg_core.recording import StepRecorder
 from vg_core.results import Recorder
 from vg_core.runfiles import open_run
 from vg_core.train import make_optimizer, steps_per_epoch, train
-from vg_core.watch import OPEN_EVERY, Watch
+from vg_core.watcher import OPEN_EVERY, Watch
 
 sys.path.insert(0, str(REPO / "examples"))
 from watch_lstm import RowLSTM
@@ -82,6 +82,16 @@ def watched_run(model: nn.Module, x: torch.Tensor, steps: int = 1, **options) ->
             w.step(loss)
             optimizer.step()
     return w
+
+
+def test_vg_core_watch_is_the_function_however_the_package_was_imported():
+    """`vg_core.watch` is loaded on first use (the command line's help needs no torch); it is never its module."""
+    import vg_core
+    import vg_core.watcher
+
+    assert vg_core.watch is vg_core.watcher.watch is watch
+    with pytest.raises(AttributeError, match="no_such_name"):
+        vg_core.no_such_name  # noqa: B018
 
 
 def test_the_same_numbers_as_the_engine() -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .i18n import N_, Message, Translator, message
-from .results import RunResult
 from .spec import RunSpec
-from .sweep import Sweep
+
+if TYPE_CHECKING:  # the engine (torch) is imported when a reproduction runs, not to list them (cli.py's help)
+    from .results import RunResult
+    from .sweep import Sweep
 
 COLLAPSE_DROP = 0.2  # accuracy lost from the shallowest to the deepest net that counts as a collapse
 LEARNED_LOSS_DROP = 0.15  # test-loss drop from initialisation that counts as learning
@@ -79,6 +81,8 @@ class Reproduction:
         return [base.replace(**run) for run in self.runs]
 
     def sweep(self, **overrides: Any) -> Sweep:
+        from .sweep import Sweep  # see the imports above
+
         base = self.base.replace(**overrides)
         return Sweep(base, self.depths, (base.activation,), (base.init,), tuple(self.runs))
 
