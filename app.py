@@ -56,6 +56,10 @@ torch.set_num_threads(int(env_number("VG_TORCH_THREADS", 1, 1, 256)))  # small n
 REDRAW_S = 2.0  # at most one chart redraw every two seconds while training, page-wide (the browser redraws too)
 MEMO_ITEMS = 64  # charts and verdicts kept (a few pages' worth; each holds only its own small frames)
 PROGRESS_S = 0.25  # progress-bar updates (each is also where a changed page stops the training)
+# Between snapshots (a late epoch can take minutes), a run's charts not redrawn for LIVE_S show a probe of the
+# model as it is now, shown and not recorded: at most every LIVE_S, and never more than LIVE_SHARE of the time.
+LIVE_S = 3.0
+LIVE_SHARE = 0.1
 OFF = ps.OFF
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace", "percentiles")
 TIME_VIEWS = ("time_dist", "time_heatmap")  # per run, in the through-time section (recurrent runs only)
@@ -578,10 +582,12 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
 
 
 def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
-    """Progress bar at every step (throttled); charts at snapshots, when the page's redraw is due (a run that
-    starts right after another has finished and been drawn joins the charts at the next one)."""
+    """Progress bar at every step (throttled); charts at snapshots when the page's redraw is due (a run that
+    starts right after another has finished and been drawn joins the charts at the next one), and between
+    snapshots at a live probe when the run's charts are LIVE_S old, so that they keep up with the bar."""
     bar = page.status[index].progress(0.0, text=_("Starting…"))
     reports = ps.Throttle(PROGRESS_S)
+    lives = ps.Throttle(LIVE_S, share=LIVE_SHARE)  # this run's redraws, for the live ones
 
     def callback(progress: Progress) -> None:
         now = time.monotonic()
@@ -596,9 +602,11 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
             )
             bar.progress(min(progress.fraction, 1.0), text=text)
             reports.done(now, now)
-        if progress.partial is not None and page.redraws.due(now):
-            page.results[index] = progress.partial()
+        partial = progress.partial or (progress.live if lives.due(now) else None)
+        if partial is not None and page.redraws.due(now):
+            page.results[index] = partial()
             page.redraw(index, since=now)
+            lives.done(now)
             ps.trim_heap()  # what the last snapshot's frames and charts freed, back to the OS: a lower peak
 
     return callback

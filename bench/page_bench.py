@@ -10,6 +10,8 @@ headless chromium (playwright), for the default preset:
   scrub_s, grad_s a key press on the step scrubber / a click on the other gradient view -> the last chart
                   changed (median of a few, on the cached page)
   rss_mb          the Streamlit process's resident memory afterwards (and its peak, from /proc)
+  live_lag        one longer run (5x512 sigmoid, 20,000 Fashion-MNIST images, 3 epochs) watched while it trains:
+                  how many seconds the step its charts show (the verdicts' "at step N") trails the progress bar
   default_training_alone_s  the default preset's runs trained in a bare process, no page (the least a cold
                   visit can spend training; imports and data reading not timed)
 Both servers start cold (a fresh process: the imports count). With --article it then opens the article preset
@@ -192,6 +194,8 @@ def full_page_screenshot(page, path: Path) -> None:
 
 
 PROGRESS = re.compile(r"step ([\d,]+) of ([\d,]+)")
+SHOWN_STEP = re.compile(r"at step ([\d,]+)")  # in the verdicts: the step the charts show
+LAG_QUERY = "/?preset=activations&run2=off&run3=off&dataset=fashion-mnist&n_train=20000&width=512&epochs=3"
 # Every change inside a chart, timed in the page (performance.now()): when the last chart finished redrawing.
 WATCH_CHARTS = """chart => {
   window.vgChartChanged = 0;
@@ -278,6 +282,40 @@ def interactions(page, repeats: int = 3) -> dict[str, object]:
     }
 
 
+def live_lag(browser, url: str, timeout_s: float = 900) -> dict[str, object]:
+    """One run watched while it trains: at each look (every 0.2 s) the seconds since the progress bar first showed
+    the step the charts show (0 while they show the bar's step), until the bar reaches its last step."""
+    page = browser.new_page(viewport={"width": 1600, "height": 1000})
+    page.goto(url)
+    seen: list[tuple[float, int]] = []  # (when, bar step) at each look
+    lags: list[float] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        bars = [PROGRESS.search(text) for text in page.locator('[data-testid="stProgress"]').all_inner_texts()]
+        bar = next((found for found in bars if found), None)
+        texts = page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts()
+        shown = [int(step.replace(",", "")) for text in texts for step in SHOWN_STEP.findall(text)]
+        if bar:
+            step, total = (int(group.replace(",", "")) for group in bar.groups())
+            seen.append((now, step))
+            if shown:
+                lags.append(now - min(when for when, at in seen if at >= max(shown)) if step > max(shown) else 0.0)
+            if step == total:
+                break
+        page.wait_for_timeout(200)
+    page.close()
+    if not lags:
+        raise RuntimeError("no progress bar and verdict seen together")
+    return {
+        "looks": len(lags),
+        "lag_median_s": round(statistics.median(lags), 2),
+        "lag_p90_s": round(sorted(lags)[int(0.9 * (len(lags) - 1))], 2),
+        "lag_max_s": round(max(lags), 2),
+        "training_s": round(seen[-1][0] - seen[0][0], 1),
+    }
+
+
 def floor(browser, out: Path) -> dict[str, object]:
     """The bare page (bench/bare_app.py), started and visited like the app: cold, then again."""
     with tempfile.TemporaryDirectory() as cache, streamlit_server(Path(cache), app="bench/bare_app.py") as server:
@@ -328,6 +366,7 @@ def main() -> None:
                 browser, url, default_charts, 60, out / "default-revisit.png", pid, interact=True
             )
             report["rss_after_default_mb"], report["peak_rss_after_default_mb"] = rss_mb(pid)
+            report["live_lag"] = live_lag(browser, url + LAG_QUERY)
             if args.article:
                 article = url + "/?preset=article"
                 report["article_cold"] = visit(

@@ -183,6 +183,29 @@ def test_too_costly_url_falls_back_to_the_preset() -> None:
     assert any("parameters" in ENGLISH.render(w) for w in warnings)
 
 
+def test_a_training_draws_live_probes_between_its_snapshots(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every redraw made due: between snapshots the charts (every section open) and verdicts are drawn from live
+    probes, which have no update ratio; the page ends clean, with the recorded result's snapshots only."""
+    import vg_core.pagestate as ps
+    import vg_core.train as train
+
+    monkeypatch.setattr(ps.Throttle, "due", lambda self, now: True)
+    probed: list[int] = []
+    live = train._Run._live
+
+    def spy(run: train._Run, step: int):
+        probed.append(step)
+        return live(run, step)
+
+    monkeypatch.setattr(train._Run, "_live", spy)
+    app = run_app({**TINY, "epochs": "3", "seed": "11", "run2": "off", "run3": "off"}, opened=True)
+    assert_clean(app)
+    assert len(charts(app)) == charts_per_page(1, opened=True)
+    schedule = train.snapshot_schedule(4, 3)  # 200 samples in batches of 50: 4 steps an epoch
+    assert probed and not set(probed) & set(schedule)
+    assert len(app.select_slider[0].options) == len(schedule)  # the scrubber: recorded snapshots only
+
+
 def test_a_diverging_run_shows_its_verdict() -> None:
     app = run_app({"preset": "scale", **TINY, "width": "32"})
     assert_clean(app)

@@ -249,3 +249,6 @@ def test_a_throttle_goes_at_once_then_every_so_often_and_never_a_third_of_the_ti
     assert throttle.due(112.0)
     started = ps.Throttle(0.25, at=50.0)  # made as if it had just gone
     assert not started.due(50.125) and started.due(50.25)
+    live = ps.Throttle(3.0, share=0.1)  # at most a tenth of the time: a go of 0.5 s, then 4.5 s apart
+    live.done(10.0, 10.5)
+    assert not live.due(13.5) and not live.due(14.9) and live.due(15.0)

@@ -17,6 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
+import vg_core.recording as recording
+import vg_core.train as train_module
 from vg_core.data import load
 from vg_core.models import build_model
 from vg_core.results import FRAMES, RunResult
@@ -201,6 +203,70 @@ def test_callback_gets_progress_and_partial_results():
         assert partial.steps["step"].max() == step if step else partial.steps.empty
         assert partial.meta["status"] == "running"
     assert partials[100].history["step"].tolist() == [0, 100]
+
+
+LIVE_STEPS = (9, 47, 66)  # not snapshots of the spec below: one in its first epoch, two in its second
+
+
+@pytest.mark.parametrize("model", ["mlp", "rnn"])
+def test_a_live_probe_is_shown_and_not_recorded(monkeypatch, model):
+    """Between snapshots Progress.live gives the result so far with a probe of the model now: the numbers a
+    snapshot at that step records (the oracle: the same run with those steps added to its schedule, which
+    trains the same, probes leaving the model as it was), while the run records what it records unwatched."""
+    recurrent = {"activation": "tanh", "depth": 1, "width": 16, "seq_len": 28} if model == "rnn" else {}
+    spec = tiny_spec(model=model, n_train=400, batch_size=10, epochs=2, probe_size=50, **recurrent)  # 80 steps
+    unwatched = train(spec)
+    assert not set(LIVE_STEPS) & set(unwatched.snapshot_steps)
+    lives: dict[int, RunResult] = {}
+
+    def watch(progress: Progress) -> None:
+        if progress.step in LIVE_STEPS:
+            assert progress.partial is None
+            lives[progress.step] = progress.live()
+
+    watched = train(spec, callback=watch)
+    for name in FRAMES:
+        pd.testing.assert_frame_equal(getattr(watched, name), getattr(unwatched, name))
+    schedule = train_module.snapshot_schedule
+    monkeypatch.setattr(train_module, "snapshot_schedule", lambda *a: sorted({*schedule(*a), *LIVE_STEPS}))
+    oracle = train(spec)
+    for step, live in lives.items():
+        assert live.snapshot_steps == [*(s for s in unwatched.snapshot_steps if s < step), step]
+        assert live.meta["status"] == "running"
+        pd.testing.assert_frame_equal(live.steps, unwatched.steps[unwatched.steps["step"] <= step])
+
+        def oracle_rows(name: str, step: int = step, steps: list[int] = live.snapshot_steps) -> pd.DataFrame:
+            frame = getattr(oracle, name)
+            if name == "layer_stats":  # a live probe has no update ratio (no step before it is kept)
+                frame = frame[(frame["quantity"] != "update_ratio") | (frame["step"] != step)]
+            return frame[frame["step"].isin(steps)].reset_index(drop=True)
+
+        for name in ("layer_stats", "histograms", "time_stats", "time_histograms"):
+            pd.testing.assert_frame_equal(getattr(live, name).reset_index(drop=True), oracle_rows(name))
+        assert len(live.time_stats) > 0 if model == "rnn" else live.time_stats.empty
+    assert watched.meta["timings"]["live_s"] > 0 and unwatched.meta["timings"]["live_s"] == 0
+
+
+def test_a_live_probe_leaves_merged_step_rows_as_they_are(monkeypatch):
+    """Past MAX_STEP_POINTS rows merge steps; a live look between syncs must not change how they merge."""
+    monkeypatch.setattr(recording, "MAX_STEP_POINTS", 30)
+    spec = tiny_spec(n_train=400, batch_size=10, epochs=2)  # 80 steps: rows of 3
+    unwatched = train(spec)
+    lives: dict[int, RunResult] = {}
+
+    def watch(progress: Progress) -> None:
+        if progress.live is not None and progress.step % 5 == 0:
+            lives[progress.step] = progress.live()
+
+    watched = train(spec, callback=watch)
+    for name in FRAMES:
+        pd.testing.assert_frame_equal(getattr(watched, name), getattr(unwatched, name))
+    assert watched.meta["steps_per_point"] == 3 and len(lives) > 5
+    for step, live in lives.items():
+        assert live.steps["step"].tolist() == [*range(3, step + 1, 3), *([step] if step % 3 else [])]
+        closed = live.steps[live.steps["step"] % 3 == 0]
+        expected = unwatched.steps[unwatched.steps["step"].isin(closed["step"])]
+        np.testing.assert_allclose(closed["loss"].to_numpy(), expected["loss"].to_numpy(), rtol=1e-6)
 
 
 @pytest.mark.parametrize("stop_at", [0, 3])
@@ -458,8 +524,6 @@ def test_a_loss_that_explodes_without_nan_is_a_divergence():
 
 def test_per_step_scalars_stay_bounded_and_average_consecutive_steps(monkeypatch):
     """Past MAX_STEP_POINTS, each per-step row is the mean of `steps_per_point` consecutive steps."""
-    import vg_core.recording as recording
-
     spec = tiny_spec(n_train=400, batch_size=10, epochs=2)  # 80 steps
     exact = train(spec)
     monkeypatch.setattr(recording, "MAX_STEP_POINTS", 30)

@@ -123,15 +123,16 @@ class ResultMemory:
 @dataclass
 class Throttle:
     """Something done at most every `every` seconds while training (a redraw, a progress report), the first time at
-    once; told what a go took (`done`), also never more than a third of the time: a slow machine then does it
-    less often rather than training slower."""
+    once; told what a go took (`done`), also never more than `share` of the time (default a third): a slow machine
+    then does it less often rather than training slower."""
 
     every: float
+    share: float = 1 / 3
     at: float | None = None  # when it was last done (time.monotonic)
     took: float = 0.0
 
     def due(self, now: float) -> bool:
-        return self.at is None or now - self.at >= max(self.every, 2 * self.took)
+        return self.at is None or now - self.at >= max(self.every, self.took * (1 / self.share - 1))
 
     def done(self, started: float, now: float | None = None) -> None:
         """A go begun at `started` has ended `now` (default: the clock now)."""
@@ -140,9 +141,17 @@ class Throttle:
 
 
 def results_key(runs: Sequence[tuple[str, RunResult]]) -> tuple:
-    """What tells the results drawn apart, for a Memo: each run's name, key, rows recorded so far and status."""
+    """What tells the results drawn apart, for a Memo: each run's name, key, rows recorded so far, its last
+    snapshot's step (a live one is not recorded: the same rows may come with another) and status."""
     return tuple(
-        (name, result.key, len(result.steps), len(result.layer_stats), result.meta.get("status"))
+        (
+            name,
+            result.key,
+            len(result.steps),
+            len(result.layer_stats),
+            tuple(result.snapshot_steps[-1:]),
+            result.meta.get("status"),
+        )
         for name, result in runs
     )
 

@@ -131,49 +131,76 @@ class StepRecorder:
             with torch.no_grad():
                 changes = self.layer_norms([w - b for w, b in zip(self.weights, before)])
                 update = (changes / self.layer_norms(before)).cpu().numpy()
-        snapshot = probe_batch(self.model, x, y, activation, self.layers, loss_fn)
-        self.recorder.add_snapshot(step, snapshot, update)
+        self.recorder.add_snapshot(step, probe_batch(self.model, x, y, activation, self.layers, loss_fn), update)
+
+    def live(
+        self,
+        step: int,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        activation: str,
+        loss_fn: LossFn = nn.functional.cross_entropy,
+    ) -> Recorder:
+        """A copy of the recorder with the per-step log up to `step` and a probe of the model now (no update
+        ratio): what a page watching the training draws between snapshots. Nothing of it is kept, here or in
+        the recorder, so a run records the same numbers whether or not anyone watched it."""
+        kept, stride = self._joined(self._rows(step))
+        recorder = self.recorder.copy()
+        recorder.meta["steps_per_point"] = stride
+        recorder.steps, recorder.layer_steps = self._frames(kept)
+        recorder.add_snapshot(
+            step,
+            probe_batch(self.model, x, y, activation, self.layers, loss_fn),
+            np.full(len(self.layers), np.nan),
+        )
+        return recorder
 
     def sync(self, step: int) -> None:
         """Move the per-step scalars of steps synced+1..step to the CPU and the recorder's frames."""
         if step <= self.synced:
             return
+        self.kept, self.stride = self._joined(self._rows(step))
+        self.synced = step
+        self.recorder.meta["steps_per_point"] = self.stride
+        self.recorder.steps, self.recorder.layer_steps = self._frames(self.kept)
+
+    def _rows(self, step: int) -> _Rows:
+        """The steps synced+1..step from the device buffer, one row each."""
         start, end = self.synced - self.base, step - self.base
-        raw = _Rows(
+        return _Rows(
             np.arange(self.synced + 1, step + 1),
             self.losses[start:end].cpu().numpy().astype(float),
             self.grad_norms[start:end].cpu().numpy().astype(float),
             np.ones(end - start, dtype=np.int64),
         )
-        self.synced = step
-        self._keep(raw)
-        self._write_frames()
 
-    def _keep(self, raw: _Rows) -> None:
-        if self.stride == 1 and (self.max_rows is None or len(self.kept) + len(raw) <= self.max_rows):
-            self.kept = self.kept.concat(raw)
-            return
-        if self.stride > 1 and len(self.kept) and self.kept.weight[-1] < self.stride:
-            # the newest row is open: it takes more steps
-            raw = self.kept.tail().concat(raw)
-            self.kept = self.kept.head()
-        self.kept = self.kept.concat(raw.merged(self.stride))
-        while len(self.kept) > self.max_rows:
-            self.stride *= 2
-            self.kept = self.kept.merged(self.stride)
-        self.recorder.meta["steps_per_point"] = self.stride
+    def _joined(self, raw: _Rows) -> tuple[_Rows, int]:
+        """The kept rows and their stride once `raw` has joined them (neither is changed here)."""
+        kept, stride = self.kept, self.stride
+        if stride == 1 and len(kept) + len(raw) <= self.max_rows:
+            return kept.concat(raw), stride
+        if stride > 1 and len(kept) and kept.weight[-1] < stride:  # the newest row is open: it takes more steps
+            raw = kept.tail().concat(raw)
+            kept = kept.head()
+        kept = kept.concat(raw.merged(stride))
+        while len(kept) > self.max_rows:
+            stride *= 2
+            kept = kept.merged(stride)
+        return kept, stride
 
-    def _write_frames(self) -> None:
-        kept, n_layers = self.kept, len(self.layers)
+    def _frames(self, kept: _Rows) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The recorder's `steps` and `layer_steps` frames of the kept rows."""
+        n_layers = len(self.layers)
         epoch = kept.step / self.per_epoch if self.per_epoch else np.full(len(kept), np.nan)
-        self.recorder.steps = pd.DataFrame({"step": kept.step, "epoch": epoch, "loss": kept.loss})
-        self.recorder.layer_steps = pd.DataFrame(
+        steps = pd.DataFrame({"step": kept.step, "epoch": epoch, "loss": kept.loss})
+        layer_steps = pd.DataFrame(
             {
                 "step": np.repeat(kept.step, n_layers),
                 "layer": np.tile(np.arange(1, n_layers + 1), len(kept)),
                 "weight_grad_norm": kept.norms.reshape(-1),
             }
         )
+        return steps, layer_steps
 
 
 class _Rows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,18 @@ class Recorder:
     time_histogram_columns: list[dict[str, np.ndarray]] = field(default_factory=list)
     steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["steps"]))
     layer_steps: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FRAME_COLUMNS["layer_steps"]))
+
+    def copy(self) -> Recorder:
+        """A recorder to add rows to without changing this one (the rows recorded so far are shared)."""
+        return replace(
+            self,
+            meta=dict(self.meta),
+            history=list(self.history),
+            stat_columns=list(self.stat_columns),
+            histogram_columns=list(self.histogram_columns),
+            time_stat_columns=list(self.time_stat_columns),
+            time_histogram_columns=list(self.time_histogram_columns),
+        )
 
     def add_evaluation(self, step: int, epoch: float, train: tuple[float, float], test: tuple[float, float]) -> None:
         self.history.append((step, epoch, *train, *test))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -41,6 +42,9 @@ class Progress:
     # At snapshot steps only: builds the result so far. Building it makes frames of every row recorded yet, so a
     # callback calls it only when it will use it, and within the call (later it would hold later steps too).
     partial: Callable[[], RunResult] | None = None
+    # Between snapshots: builds the result so far with a probe of the model at this step that is shown and not
+    # recorded (a probe pass: call it at most every few seconds, within the call).
+    live: Callable[[], RunResult] | None = None
 
     @property
     def fraction(self) -> float:
@@ -217,7 +221,7 @@ class _Run:
             "n_parameters": sum(p.numel() for p in model.parameters()),
             "layers": [layer.name for layer in self.layers],
             "probes": probes,
-            "timings": {"probe_s": 0.0, "eval_s": 0.0},
+            "timings": {"probe_s": 0.0, "eval_s": 0.0, "live_s": 0.0},  # live_s: probes shown, not kept
         }
         self.recorder = Recorder(spec, self.meta)
         # The per-step log; it adds meta["steps_per_point"]. Its loss_limit (DIVERGED_LOSS_FACTOR x the
@@ -275,7 +279,9 @@ class _Run:
                 if step in self.schedule:
                     if self._snapshot(step, before):
                         return self._finish("stopped")
-                elif self.callback and self.callback(Progress(step, self.total, step / self.per_epoch)):
+                elif self.callback and self.callback(
+                    Progress(step, self.total, step / self.per_epoch, live=functools.partial(self._live, step))
+                ):
                     return self._finish("stopped")
         self._finish("complete")
 
@@ -295,6 +301,15 @@ class _Run:
         if self.callback is None:
             return False
         return bool(self.callback(Progress(step, self.total, step / max(self.per_epoch, 1), self.recorder.result)))
+
+    def _live(self, step: int) -> RunResult:
+        """The result so far with a probe of the model at `step`, not recorded (StepRecorder.live)."""
+        started = time.perf_counter()
+        recorder = self.log.live(step, self.data.x_probe, self.data.y_probe, self.spec.activation)
+        if self.spec.model in RECURRENT:
+            recorder.add_time(step, probe_through_time(self.model, self.data.x_probe, self.data.y_probe))
+        self.meta["timings"]["live_s"] += time.perf_counter() - started
+        return recorder.result()
 
     def _finish(self, status: str) -> None:
         if status != "stopped":
