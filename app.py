@@ -587,7 +587,7 @@ def live_callback(page: Page, index: int) -> Callable[[Progress], None]:
     snapshots at a live probe when the run's charts are LIVE_S old, so that they keep up with the bar."""
     bar = page.status[index].progress(0.0, text=_("Starting…"))
     reports = ps.Throttle(PROGRESS_S)
-    lives = ps.Throttle(LIVE_S, share=LIVE_SHARE)  # this run's redraws, for the live ones
+    lives = ps.Throttle(LIVE_S, share=LIVE_SHARE, at=time.monotonic())  # this run's redraws; its start: dense snapshots
 
     def callback(progress: Progress) -> None:
         now = time.monotonic()
