@@ -144,7 +144,7 @@ class StepRecorder:
         """A copy of the recorder with the per-step log up to `step` and a probe of the model now (no update
         ratio): what a page watching the training draws between snapshots. Nothing of it is kept, here or in
         the recorder, so a run records the same numbers whether or not anyone watched it."""
-        kept, stride = self._joined(self._rows(step))
+        kept, stride = self._kept_with(self._rows(step))
         recorder = self.recorder.copy()
         recorder.meta["steps_per_point"] = stride
         recorder.steps, recorder.layer_steps = self._frames(kept)
@@ -159,7 +159,7 @@ class StepRecorder:
         """Move the per-step scalars of steps synced+1..step to the CPU and the recorder's frames."""
         if step <= self.synced:
             return
-        self.kept, self.stride = self._joined(self._rows(step))
+        self.kept, self.stride = self._kept_with(self._rows(step))
         self.synced = step
         self.recorder.meta["steps_per_point"] = self.stride
         self.recorder.steps, self.recorder.layer_steps = self._frames(self.kept)
@@ -174,7 +174,7 @@ class StepRecorder:
             np.ones(end - start, dtype=np.int64),
         )
 
-    def _joined(self, raw: _Rows) -> tuple[_Rows, int]:
+    def _kept_with(self, raw: _Rows) -> tuple[_Rows, int]:
         """The kept rows and their stride once `raw` has joined them (neither is changed here)."""
         kept, stride = self.kept, self.stride
         if stride == 1 and len(kept) + len(raw) <= self.max_rows:
