@@ -295,8 +295,7 @@ class _Run:
         """Sync per-step scalars, probe at `step`, tell the callback; True if it asks to stop."""
         started = time.perf_counter()
         self.log.snapshot(step, self.data.x_probe, self.data.y_probe, self.spec.activation, before)
-        if self.spec.model in RECURRENT:
-            self.recorder.add_time(step, probe_through_time(self.model, self.data.x_probe, self.data.y_probe))
+        self._through_time(self.recorder, step)
         self.meta["timings"]["probe_s"] += time.perf_counter() - started
         if self.callback is None:
             return False
@@ -306,10 +305,14 @@ class _Run:
         """The result so far with a probe of the model at `step`, not recorded (StepRecorder.live)."""
         started = time.perf_counter()
         recorder = self.log.live(step, self.data.x_probe, self.data.y_probe, self.spec.activation)
-        if self.spec.model in RECURRENT:
-            recorder.add_time(step, probe_through_time(self.model, self.data.x_probe, self.data.y_probe))
+        self._through_time(recorder, step)
         self.meta["timings"]["live_s"] += time.perf_counter() - started
         return recorder.result()
+
+    def _through_time(self, recorder: Recorder, step: int) -> None:
+        """A recurrent net's through-time probe at `step`, into `recorder`."""
+        if self.spec.model in RECURRENT:
+            recorder.add_time(step, probe_through_time(self.model, self.data.x_probe, self.data.y_probe))
 
     def _finish(self, status: str) -> None:
         if status != "stopped":
