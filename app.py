@@ -47,7 +47,7 @@ from vg_core.results import RunResult
 from vg_core.spec import CHOICES, RANGES, RECURRENT, SEQ_LENS, RunSpec, SpecError
 from vg_core.sweep import Sweep, run_sweep
 from vg_core.train import Progress
-from vg_page import language, your_runs
+from vg_page import language, widgets, your_runs
 from vg_page import tour as tour_page
 from vg_page.drawn import Drawn, Marked, Slot
 
@@ -180,9 +180,9 @@ def from_widgets() -> tuple[Comparison | None, list[str]]:
 def number(label: str, name: str, key: str, step: float | None = None, help: str | None = None) -> None:
     kind, low, high = RANGES[name]
     if kind is int:
-        st.number_input(label, int(low), int(high), step=int(step or 1), key=key, help=help)
+        widgets.number_input(label, int(low), int(high), key, step=int(step or 1), help=help)
     else:
-        st.number_input(label, float(low), float(high), step=step, format="%g", key=key, help=help)
+        widgets.number_input(label, float(low), float(high), key, step=step, format="%g", help=help)
 
 
 def sidebar() -> None:
@@ -191,11 +191,11 @@ def sidebar() -> None:
     changed, and Apply stops a training in progress at once."""
     with st.sidebar:
         language.picker()
-        st.selectbox(
+        widgets.selectbox(
             _("Preset"),
             list(PRESETS),
+            "w_preset",
             format_func={key: language.preset_title(key, language.tr()) for key in PRESETS}.get,
-            key="w_preset",
             on_change=pick_preset,
             placeholder=_("Your own comparison"),  # the page says how to start again from a preset
         )
@@ -213,34 +213,33 @@ def sidebar() -> None:
 def settings() -> None:
     """Every setting of the comparison (inside the sidebar's form: sent with Apply)."""
     st.markdown(_("**Shared by every run**"))
-    st.selectbox(
+    widgets.selectbox(
         _("Dataset"),
         CHOICES["dataset"],
+        "w_dataset",
         format_func={key: _(label) for key, label in ps.DATASET_LABELS.items()}.get,
-        key="w_dataset",
     )
     left, right = st.columns(2)
     with left:
         number(_("Training samples"), "n_train", "w_n_train", 1000, _("0 = the whole training set"))
         number(_("Hidden layers"), "depth", "w_depth")
         number(_("Epochs"), "epochs", "w_epochs", help=language.glossary("epoch"))
-        st.selectbox(_("Optimizer"), CHOICES["optimizer"], key="w_optimizer")
+        widgets.selectbox(_("Optimizer"), CHOICES["optimizer"], "w_optimizer")
         number(_("Momentum"), "momentum", "w_momentum", 0.05, _("SGD only"))
     with right:
         number(_("Units per layer"), "width", "w_width", 16)
         number(_("Batch size"), "batch_size", "w_batch_size", 16, help=language.glossary("batch"))
         number(_("Seed"), "seed", "w_seed")
         number(_("Learning rate"), "lr", "w_lr", 0.005)
-        st.selectbox(_("Device"), ps.available_devices(), key="w_device")
+        widgets.selectbox(_("Device"), ps.available_devices(), "w_device")
     for index in range(1, MAX_RUNS + 1):
         active = st.session_state.get(f"w_run{index}_activation", OFF) != OFF
         with st.expander(say(message("Run {index:d}", index=index)), expanded=active):
             options = CHOICES["activation"] if index == 1 else (OFF, *CHOICES["activation"])
-            st.selectbox(_("Activation"), options, key=f"w_run{index}_activation", help=language.glossary("sigma"))
+            widgets.selectbox(_("Activation"), options, f"w_run{index}_activation", help=language.glossary("sigma"))
             left, right = st.columns(2)
-            left.selectbox(
-                _("Init"), CHOICES["init"], key=f"w_run{index}_init", help=language.glossary(*CHOICES["init"])
-            )
+            init_help = language.glossary(*CHOICES["init"])
+            widgets.selectbox(_("Init"), CHOICES["init"], f"w_run{index}_init", left, help=init_help)
             with right:
                 number(_("σ (normal init)"), "init_std", f"w_run{index}_init_std", 0.01, language.glossary("normal"))
             model_settings(index)
@@ -250,23 +249,23 @@ def model_settings(index: int) -> None:
     """Run `index`'s model, clipping, and the fields its model has (pagestate.family_widgets)."""
     key = f"w_run{index}_{{}}".format
     left, right = st.columns(2)
-    left.selectbox(
-        _("Model"), CHOICES["model"], key=key("model"), help=_("mlp, cnn, or a recurrent net (rnn, lstm, gru)")
-    )
+    model_help = _("mlp, cnn, or a recurrent net (rnn, lstm, gru)")
+    widgets.selectbox(_("Model"), CHOICES["model"], key("model"), left, help=model_help)
     with right:
         number(_("Clip gradient norm"), "clip_norm", key("clip_norm"), 0.5, _("The gradient's global norm; 0 = off"))
     shown = ps.family_widgets(st.session_state, index)
     for name in shown:  # a widget drawn again after being hidden starts from RunSpec's default
         st.session_state.setdefault(key(name), getattr(RunSpec, name))
     if "norm" in shown:  # full width: in half the sidebar both labels were cut ("Normalisatio n", "Resid...")
-        st.selectbox(_("Normalisation"), CHOICES["norm"], key=key("norm"), help=language.glossary("batch norm"))
-        st.checkbox(_("Residual skips"), key=key("residual"), help=language.glossary("skip"))
+        widgets.selectbox(_("Normalisation"), CHOICES["norm"], key("norm"), help=language.glossary("batch norm"))
+        widgets.checkbox(_("Residual skips"), key("residual"), help=language.glossary("skip"))
         return
     left, right = st.columns(2)
-    left.selectbox(
-        _("Time steps"), SEQ_LENS, key=key("seq_len"), help=_("784 / steps pixels per step; 28 = a row each")
+    steps_help = _("784 / steps pixels per step; 28 = a row each")
+    widgets.selectbox(_("Time steps"), SEQ_LENS, key("seq_len"), left, help=steps_help)
+    widgets.selectbox(
+        _("Recurrent init"), CHOICES["recurrent_init"], key("recurrent_init"), right, help=_(RECURRENT_HELP)
     )
-    right.selectbox(_("Recurrent init"), CHOICES["recurrent_init"], key=key("recurrent_init"), help=_(RECURRENT_HELP))
     left, right = st.columns(2)
     if "recurrent_gain" in shown:
         with left:
@@ -512,11 +511,11 @@ def controls(page: Page, comparison: Comparison) -> None:
     left, right = st.columns([2, 1], vertical_alignment="bottom")
     steps = sorted({step for _, result in page.ready for step in result.snapshot_steps})
     with right:
-        kind = st.segmented_control(
+        kind = widgets.segmented_control(
             _("Gradients shown"),
             ["weight_grad", "grad_out"],
+            "grad_kind",  # its value is set with the preset (see show)
             format_func={"weight_grad": _("weights ∂L/∂W"), "grad_out": _("back-propagated ∂L/∂z")}.get,
-            key="grad_kind",  # its value is set with the preset (see show)
         )
         page.grad_kind = kind or "weight_grad"
     with left:

@@ -116,6 +116,45 @@ def test_changing_the_page_mid_training_stops_the_old_run(browser, isolated_cach
         assert "Traceback" not in server.log_text()
 
 
+def test_widgets_drawn_late_by_a_slow_browser_keep_the_links_values(browser, isolated_cache: Path) -> None:
+    """The widgets' code is held back until the page has trained (a busy machine loads it late): the sidebar,
+    drawn then, shows the link's values, not each field's default (once the minimum of every number)."""
+    link = (
+        "preset=activations&dataset=mnist-sample&n_train=500&depth=3&width=48&epochs=0&lr=0.2&run1=tanh&grad=backprop"
+    )
+    held: list = []
+    holding = [False]
+
+    def hold(route) -> None:  # the code the browser asks for once the page has loaded: its widgets' and charts'
+        held.append(route) if holding[0] else route.continue_()
+
+    with pb.streamlit_server(isolated_cache) as server:
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.route("**/static/js/**", hold)
+        page.on("load", lambda _: holding.__setitem__(0, True))
+        page.goto(f"{server.url}/?{link}")
+        deadline = time.monotonic() + 120
+        while not (isolated_cache.exists() and any(isolated_cache.iterdir())):  # trained while the code waits
+            assert time.monotonic() < deadline, server.log_text()[-2000:]
+            page.wait_for_timeout(200)
+        pb.wait_idle(page, timeout_s=60)
+        assert held, "no code was held back: the test no longer delays the widgets"
+        holding[0] = False
+        for route in held:
+            route.continue_()
+        pb.wait_idle(page, charts=pb.charts_per_page(1), timeout_s=120)
+        values = {label: page.get_by_label(label, exact=True).input_value() for label in LINKED_NUMBERS}
+        assert values == LINKED_NUMBERS
+        run1 = page.locator('[data-testid="stSelectbox"]').filter(has_text="Activation").first
+        assert run1.locator("input").input_value() == "tanh", run1.inner_html()
+        assert page.get_by_role("radio", name="back-propagated ∂L/∂z").is_checked()
+        assert page.locator(pb.EXCEPTION).count() == 0
+
+
+LINKED_NUMBERS = {"Training samples": "500", "Hidden layers": "3", "Units per layer": "48", "Epochs": "0"}
+LINKED_NUMBERS |= {"Learning rate": "0.2"}
+
+
 def test_a_reproduction_and_its_depth_sweep(browser, isolated_cache: Path) -> None:
     """Glorot's figures 6-7 (narrowed through the link) with its claim and findings; then the Swish depth sweep:
     its button trains the missing points and the charts against depth appear."""

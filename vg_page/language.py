@@ -11,6 +11,7 @@ from vg_core.glossary import GLOSSARY, tooltip
 from vg_core.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, Message, Translator, language, message, translator
 from vg_core.presets import PRESETS
 from vg_core.reproductions import find
+from vg_page import widgets
 
 LANG_KEY = "lang"  # session state: the language shown
 PICK_KEY = "w_lang"  # the picker widget
@@ -50,7 +51,7 @@ def _picked() -> None:
 def picker() -> None:
     """The language picker (each language named in its own words); changing it keeps everything else."""
     st.session_state.setdefault(PICK_KEY, current())
-    st.selectbox("Language · Bahasa", LANGUAGES, format_func=LANGUAGE_NAMES.get, key=PICK_KEY, on_change=_picked)
+    widgets.selectbox("Language · Bahasa", LANGUAGES, PICK_KEY, format_func=LANGUAGE_NAMES.get, on_change=_picked)
 
 
 # The glossary entries (vg_core.glossary) each chart section's title explains in its tooltip.
