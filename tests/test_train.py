@@ -407,9 +407,9 @@ def test_the_optimiser_is_torch_optims_bit_for_bit(params):
     spec = tiny_spec(**params, norm="batch")
     ours, theirs = build_model(spec), build_model(spec)
     reference = (
-        torch.optim.Adam(theirs.parameters(), lr=spec.lr)
+        torch.optim.Adam(theirs.parameters(), lr=spec.lr, fused=True)
         if spec.optimizer == "adam"
-        else torch.optim.SGD(theirs.parameters(), lr=spec.lr, momentum=spec.momentum)
+        else torch.optim.SGD(theirs.parameters(), lr=spec.lr, momentum=spec.momentum, fused=True)
     )
     optimizer = make_optimizer(spec, ours)
     data = load(spec.dataset, spec.n_train, spec.seed, spec.probe_size, "cpu")

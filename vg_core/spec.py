@@ -12,10 +12,10 @@ from typing import Any
 
 from .i18n import ENGLISH, N_, Message, message
 
-# Bump when what a run records changes: every cached result made under an older
+# Bump when what a run records, or how it computes it, changes: every cached result made under an older
 # schema then gets a new key and is retrained instead of being misread.
-SCHEMA_VERSION = 7  # 5: model families, layer names in meta, saturation by slope; 6: pre-activation percentiles;
-# 7: through-time frames
+SCHEMA_VERSION = 8  # 5: model families, layer names in meta, saturation by slope; 6: pre-activation percentiles;
+# 7: through-time frames; 8: the fused optimizer update (rounds differently: other numbers for the same spec)
 
 MODELS = ("mlp", "cnn", "rnn", "lstm", "gru")
 RECURRENT = ("rnn", "lstm", "gru")

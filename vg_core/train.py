@@ -89,7 +89,9 @@ class Optimizer:
     torch.optim.Optimizer: constructing one imports torch._dynamo, the compiler (~1.5 s of CPU here, paid by
     every command-line run), for torch.compile's sake, which a run never uses. The update is torch.optim's
     own functional one (torch.optim.sgd.sgd, torch.optim.adam.adam) on the state torch.optim.SGD and Adam
-    keep, so the numbers are theirs bit for bit (tests/test_train.py checks it)."""
+    keep, so the numbers are theirs bit for bit (tests/test_train.py checks it), in their fused form
+    (fused=True): one pass over each parameter, its gradient and its state, where the default loop makes three
+    (the SGD update of the article's net: 3.4 against 5.3 ms a step on 2 CPU cores; it rounds differently)."""
 
     def __init__(self, spec: RunSpec, params) -> None:
         self.params = list(params)
@@ -110,10 +112,10 @@ class Optimizer:
         grads = [p.grad for p in params]
         if self.adam:
             for index in live:
-                if index not in self.state:  # torch.optim.Adam's lazy state: a CPU float step count, zeros
+                if index not in self.state:  # torch.optim.Adam(fused=True)'s lazy state: a step count, zeros
                     p = self.params[index]
                     self.state[index] = {
-                        "step": torch.tensor(0.0, dtype=torch.float32),
+                        "step": torch.zeros((), dtype=torch.float32, device=p.device),
                         "exp_avg": torch.zeros_like(p, memory_format=torch.preserve_format),
                         "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
                     }
@@ -133,6 +135,7 @@ class Optimizer:
                 weight_decay=0.0,
                 eps=ADAM_EPS,
                 maximize=False,
+                fused=True,
             )
             return
         buffers = [self.state.get(index, {}).get("momentum_buffer") for index in live]
@@ -146,6 +149,7 @@ class Optimizer:
             dampening=0.0,
             nesterov=False,
             maximize=False,
+            fused=True,
         )  # fills in the buffers of a first step
         if self.momentum != 0:
             self.state.update({index: {"momentum_buffer": buffer} for index, buffer in zip(live, buffers)})
