@@ -276,9 +276,9 @@ STOPS = (
         title=N_("Effect: a poorer solution"),
         text=N_(
             "The article also warns that a network with vanishing gradients may settle on a worse solution. With the "
-            "same five epochs, the plain 10-layer sigmoid net stays at chance, the one with skip connections gets "
-            "part of the way and the one with batch norm much further. Five epochs cannot tell a worse final "
-            "solution from a slower path to the same one: train longer to find out."
+            "same five epochs, the plain 10-layer sigmoid net stays at chance, while the ones with skip connections "
+            "and with batch norm learn, batch norm from the first epoch and the skips more slowly. Five epochs cannot "
+            "tell a worse final solution from a slower path to the same one: train longer to find out."
         ),
         look="curves",
         seen=N_(
