@@ -1,7 +1,7 @@
 """The page's logic without Streamlit: widget state <-> comparison, result memory, texts, findings, sweeps,
 and the throttle that paces what a training redraws.
 
-app.py keeps the layout and the widgets; everything here is plain Python and tested on its own
+app.py and vg_page keep the layout and the widgets; everything here is plain Python and tested on its own
 (tests/test_pagestate.py).
 """
 

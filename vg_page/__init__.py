@@ -1,1 +1,1 @@
-"""Streamlit parts of the page that app.py calls (vg_core never imports streamlit)."""
+"""The page's Streamlit parts, which app.py calls in order (vg_core never imports streamlit)."""

@@ -11,6 +11,7 @@ from vg_core.glossary import GLOSSARY, tooltip
 from vg_core.i18n import DEFAULT_LANGUAGE, LANGUAGE_NAMES, LANGUAGES, Message, Translator, language, message, translator
 from vg_core.presets import PRESETS
 from vg_core.reproductions import find
+from vg_core.spec import SpecError
 from vg_page import widgets
 
 LANG_KEY = "lang"  # session state: the language shown
@@ -79,3 +80,20 @@ def preset_title(key: str, t: Translator) -> str:
     if preset.reproduction:
         return t.render(message("Paper: {title}", title=t.gettext(find(preset.reproduction).title)))
     return t.gettext(preset.title)
+
+
+def _(text: str) -> str:
+    """`text` in the language shown (vg_core.i18n; the extractor finds every _("..."))."""
+    return language.tr().gettext(text)
+
+
+def say(item: object) -> str:
+    """A Message (or msgid) rendered in the language shown."""
+    return language.tr().render(item)
+
+
+def reason(err: Exception) -> str:
+    """Why `err` was raised, in the language shown (a SpecError carries a Message; other errors their text)."""
+    if isinstance(err, SpecError):
+        return say(err.message)
+    return say(err.args[0]) if err.args else str(err)
