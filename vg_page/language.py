@@ -84,12 +84,12 @@ def preset_title(key: str, t: Translator) -> str:
 
 def _(text: str) -> str:
     """`text` in the language shown (vg_core.i18n; the extractor finds every _("..."))."""
-    return language.tr().gettext(text)
+    return tr().gettext(text)
 
 
 def say(item: object) -> str:
     """A Message (or msgid) rendered in the language shown."""
-    return language.tr().render(item)
+    return tr().render(item)
 
 
 def reason(err: Exception) -> str:

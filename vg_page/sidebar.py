@@ -11,7 +11,6 @@ from vg_core.spec import CHOICES, RANGES, SEQ_LENS, RunSpec
 from vg_page import language, widgets, your_runs
 from vg_page.language import _, say
 
-OFF = ps.OFF
 RECURRENT_HELP = N_("The hidden-to-hidden matrix: PyTorch's default, orthogonal × gain, or identity × gain (IRNN, rnn)")
 
 
@@ -102,9 +101,9 @@ def settings() -> None:
         number(_("Learning rate"), "lr", "w_lr", 0.005)
         widgets.selectbox(_("Device"), ps.available_devices(), "w_device")
     for index in range(1, MAX_RUNS + 1):
-        active = st.session_state.get(f"w_run{index}_activation", OFF) != OFF
+        active = st.session_state.get(f"w_run{index}_activation", ps.OFF) != ps.OFF
         with st.expander(say(message("Run {index:d}", index=index)), expanded=active):
-            options = CHOICES["activation"] if index == 1 else (OFF, *CHOICES["activation"])
+            options = CHOICES["activation"] if index == 1 else (ps.OFF, *CHOICES["activation"])
             widgets.selectbox(_("Activation"), options, f"w_run{index}_activation", help=language.glossary("sigma"))
             left, right = st.columns(2)
             init_help = language.glossary(*CHOICES["init"])

@@ -37,7 +37,7 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
         bar = page.status[index]
         ticket = wait_for_turn(bar.info)
         try:
-            result, _ = result_cache().get_or_train(spec, live_callback(page, index))
+            result = result_cache().get_or_train(spec, live_callback(page, index))[0]
         except (SpecError, DataError, OSError) as err:
             bar.error(say(message("Cannot train this run: {error}", error=ps.plain(reason(err)))))
             continue
