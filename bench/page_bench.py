@@ -4,7 +4,7 @@ First the floor: bench/bare_app.py (imports torch, streamlit and altair, draws o
 visited exactly like the app. Then `streamlit run app.py` on a free port with an empty result cache, opened in
 headless chromium (playwright), for the default preset:
   first_chart_s   page opened -> the first Vega chart drawn (cold result cache: the runs train live)
-  trained_s       page opened -> the last run's progress bar at its last step (as the browser shows it)
+  trained_s       page opened -> the last run's progress bar at its last step, or gone (as the browser shows it)
   complete_s      page opened -> every run trained and the finished page drawn (app idle, all charts)
   revisit         a second visit to the same URL (cached) -> first chart, complete
   scrub_s, grad_s a key press on the step scrubber / a click on the other gradient view -> the last chart
@@ -221,15 +221,15 @@ def visit(
     started = time.monotonic()
     page.goto(url)
     first = wait_first_chart(page, timeout_s)
-    trained = [None]  # when a progress bar last reached its last step
+    trained = [None]  # when the last progress bar reached its last step, or went away, as the browser showed it
 
     def watch_bars() -> None:
-        for text in page.locator('[data-testid="stProgress"]').all_inner_texts():
-            found = PROGRESS.search(text)
-            if found and found.group(1) == found.group(2):
-                trained[0] = time.monotonic() if trained[0] is None or trained[0] < started else trained[0]
-            elif found:
-                trained[0] = started - 1  # a bar still moving: not done yet
+        bars = [PROGRESS.search(text) for text in page.locator('[data-testid="stProgress"]').all_inner_texts()]
+        bars = [bar for bar in bars if bar]
+        if any(bar.group(1) != bar.group(2) for bar in bars):
+            trained[0] = started - 1  # a bar still moving: not done yet
+        elif bars or trained[0] == started - 1:  # at its last step, or gone since the last look (a fast finish)
+            trained[0] = time.monotonic() if trained[0] is None or trained[0] < started else trained[0]
 
     done = wait_idle(page, charts, timeout_s, poll=watch_bars)
     if page.locator(EXCEPTION).count():
@@ -303,6 +303,8 @@ def live_lag(browser, url: str, timeout_s: float = 900) -> dict[str, object]:
                 lags.append(now - min(when for when, at in seen if at >= max(shown)) if step > max(shown) else 0.0)
             if step == total:
                 break
+        elif seen and page.locator(IDLE).count() == 1:  # trained between two looks: its last step never seen
+            break
         page.wait_for_timeout(200)
     page.close()
     if not lags:
