@@ -14,8 +14,9 @@ import altair as alt
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from vg_core import charts, time_charts
+from vg_core import charts
 from vg_core import pagestate as ps
+from vg_core.charts import through_time
 from vg_core.i18n import message
 from vg_core.presets import Comparison
 from vg_core.results import RunResult
@@ -116,7 +117,7 @@ class Page:
             return drawn if step is None else Marked(drawn, step)
 
         shared = {
-            "time_flow": lambda: [time_charts.time_flow(ready, step, tr)],
+            "time_flow": lambda: [through_time.time_flow(ready, step, tr)],
             "flow": lambda: [charts.gradient_flow(ready, step, f"{self.grad_kind}_norm", tr)],
             "curves": lambda: [curve("loss"), curve("acc")],
             "act_std": lambda: [charts.activation_std(ready, step, tr)],
@@ -183,7 +184,7 @@ class Page:
         for key in PER_RUN_VIEWS:
             views[key] = lambda key=key: [drawn.view for drawn in built[key] if drawn is not None]
         views["time"] = lambda: [
-            time_charts.time_flow(ready, step, tr),
+            through_time.time_flow(ready, step, tr),
             *(drawn.view for key in TIME_VIEWS for drawn in built.get(key, []) if drawn is not None),
         ]
         for key, slot in self.exports.items():
@@ -232,10 +233,10 @@ def per_run_maker(
         percentiles = charts.percentile_domain(ready)
         return lambda name, result, color: charts.percentile_trace(result, percentiles, step, name, tr)
     if key == "time_dist":
-        time_grad = time_charts.time_ridge_domain(ready, step)
-        return lambda name, result, color: time_charts.time_ridgeline(name, result, step, time_grad, color, tr)
-    time_heat = time_charts.time_heatmap_domain(ready)
-    return lambda name, result, color: time_charts.time_heatmap(name, result, time_heat, step, tr)
+        time_grad = through_time.time_ridge_domain(ready, step)
+        return lambda name, result, color: through_time.time_ridgeline(name, result, step, time_grad, color, tr)
+    time_heat = through_time.time_heatmap_domain(ready)
+    return lambda name, result, color: through_time.time_heatmap(name, result, time_heat, step, tr)
 
 
 def layout(comparison: Comparison, yours: list[tuple[str, RunResult]]) -> Page:
@@ -286,7 +287,7 @@ def sections(page: Page, comparison: Comparison, places: tour_page.Places) -> No
             page.section(key, title, places.folds(key), lambda key=key: {key: page.run_slots()})
     if any(spec.model in RECURRENT for spec in comparison.specs):
         with places.place("time"):
-            title, caption = _("Through time: the gradient at each time step"), _(time_charts.CAPTIONS["time"])
+            title, caption = _("Through time: the gradient at each time step"), _(through_time.CAPTIONS["time"])
             page.section("time", title, places.folds("time"), page.time_slots, caption)
 
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from vg_core import time_charts
+from vg_core.charts import through_time
 from vg_core.probes import LOG_GRAD_BINS
 from vg_core.probes.through_time import histogram_steps
 from vg_core.results import FRAME_COLUMNS, RunResult
@@ -81,16 +80,16 @@ def drawn_rows(chart) -> int:
 @pytest.mark.parametrize("seq_len", [28, 784])
 def test_views_of_a_recurrent_run_are_valid_and_not_empty(seq_len):
     runs = [("a", fake_recurrent(seq_len)), ("b", fake_recurrent(seq_len, model="lstm"))]
-    flow = time_charts.time_flow(runs, None)
+    flow = through_time.time_flow(runs, None)
     assert drawn_rows(flow) >= 2 * seq_len
-    assert time_charts.time_flow_frame(runs, None)["t"].max() == seq_len
-    domain = time_charts.time_ridge_domain(runs, None)
+    assert through_time.time_flow_frame(runs, None)["t"].max() == seq_len
+    domain = through_time.time_ridge_domain(runs, None)
     assert domain[0] < -8 + 1 and domain[1] > -1  # 1e-8 .. 1 with padding: shared by both runs
-    ridge = time_charts.time_ridgeline("a", runs[0][1], None, domain, "#4c78a8")
+    ridge = through_time.time_ridgeline("a", runs[0][1], None, domain, "#4c78a8")
     assert drawn_rows(ridge) > 0
-    heat_domain = time_charts.time_heatmap_domain(runs)
+    heat_domain = through_time.time_heatmap_domain(runs)
     assert heat_domain == pytest.approx((-8.0 * (seq_len - 1) / seq_len, 0.0))
-    heat = time_charts.time_heatmap("a", runs[0][1], heat_domain, 10)
+    heat = through_time.time_heatmap("a", runs[0][1], heat_domain, 10)
     assert drawn_rows(heat) == len(STEPS) * seq_len
 
 
@@ -99,33 +98,29 @@ def test_zero_and_nan_gradients_are_left_out_and_said():
     norms[:5] = 0.0
     norms[5] = np.nan
     result = fake_recurrent(28, norms)
-    frame = time_charts.time_flow_frame([("a", result)], None)
+    frame = through_time.time_flow_frame([("a", result)], None)
     assert frame["t"].min() == 7 and len(frame) == 22
-    notes = time_charts.time_flow_notes([("a", result)], None, frame)
+    notes = through_time.time_flow_notes([("a", result)], None, frame)
     assert notes == ["a: 6 time steps with ‖∂L/∂h_t‖ = 0 or not a number are not drawn."]
-    assert len(time_charts.time_heatmap_frame(result)) == len(STEPS) * 22
+    assert len(through_time.time_heatmap_frame(result)) == len(STEPS) * 22
     everything_zero = fake_recurrent(28, np.zeros(28))
     for chart in (
-        time_charts.time_flow([("z", everything_zero)], None),
-        time_charts.time_ridgeline("z", everything_zero, None, (-10.0, 0.0), "#000"),
-        time_charts.time_heatmap("z", everything_zero, (-6.0, 0.0)),
+        through_time.time_flow([("z", everything_zero)], None),
+        through_time.time_ridgeline("z", everything_zero, None, (-10.0, 0.0), "#000"),
+        through_time.time_heatmap("z", everything_zero, (-6.0, 0.0)),
     ):
         assert "Nothing to draw" in json.dumps(chart.to_dict()) or "No recurrent run" in json.dumps(chart.to_dict())
 
 
 def test_a_run_of_another_family_gets_a_note_not_an_axis():
     runs = [("rnn", fake_recurrent(28)), ("mlp", fake_mlp())]
-    frame = time_charts.time_flow_frame(runs, None)
+    frame = through_time.time_flow_frame(runs, None)
     assert set(frame["run"]) == {"rnn"}
-    flow = json.dumps(time_charts.time_flow(runs, None).to_dict())
+    flow = json.dumps(through_time.time_flow(runs, None).to_dict())
     assert "mlp: mlp is not a recurrent net (it has no time steps)." in flow
     for chart in (
-        time_charts.time_ridgeline("mlp", runs[1][1], None, (-10.0, 0.0), "#000"),
-        time_charts.time_heatmap("mlp", runs[1][1], (-6.0, 0.0)),
+        through_time.time_ridgeline("mlp", runs[1][1], None, (-10.0, 0.0), "#000"),
+        through_time.time_heatmap("mlp", runs[1][1], (-6.0, 0.0)),
     ):
         text = json.dumps(chart.to_dict())
         assert "not a recurrent net" in text and "bin_start" not in text
-
-
-def test_time_charts_module_does_not_import_streamlit():
-    assert "streamlit" not in Path(time_charts.__file__).read_text(encoding="utf-8")

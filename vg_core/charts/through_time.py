@@ -10,7 +10,10 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .charts import (
+from ..i18n import ENGLISH, N_, Translator, message
+from ..results import RunResult
+from ..spec import RECURRENT
+from .common import (
     HEATMAP_SCHEME,
     NOTE_COLOR,
     RIDGE_OVERLAP,
@@ -22,9 +25,6 @@ from .charts import (
     shared_range,
     snapshot_at,
 )
-from .i18n import ENGLISH, N_, Translator, message
-from .results import RunResult
-from .spec import RECURRENT
 
 Runs = Sequence[tuple[str, RunResult]]
 TIME_ROW_HEIGHT = 18  # pixels per time step row of the ridgelines
