@@ -172,7 +172,7 @@ def test_empty_panels_say_why(runs, diverged) -> None:
     assert "not drawn" not in json.dumps(charts.gradient_flow(at_init, 0).to_dict())
     ridge = json.dumps(
         charts.ridgeline(diverged, "weight_grad", None, (-10.0, 1.0), "#000").to_dict(), ensure_ascii=False
-    )
+    ).replace("\\n", " ")  # a note's lines joined again (wrapped to fit a narrow panel)
     assert f"diverged at step {diverged.diverged_at_step:,}" in ridge
 
 
@@ -449,6 +449,16 @@ def test_sweep_charts_draw_one_line_per_run_against_depth() -> None:
     empty = pd.DataFrame(columns=[*SWEEP_COLUMNS, "run"])
     for metric in ("test_acc", "grad_ratio"):
         json.dumps(charts.sweep_chart(empty, names, metric).to_dict(), allow_nan=False)
+
+
+def test_a_note_wraps_to_fit_a_narrow_panel() -> None:
+    """Vega neither wraps a text mark nor shows what passes its panel's edge (a note in a column of four was cut
+    mid-word): a note's lines are at most NOTE_CHARS long, and every word is kept, in order."""
+    sentence = "A fused recurrent layer's activation has no separate input to take percentiles of."
+    note = charts.common._note([sentence, "Short."])
+    lines = note.data["text"][0].split("\n")
+    assert len(lines) > 2 and all(len(line) <= charts.common.NOTE_CHARS for line in lines)
+    assert " ".join(lines) == f"{sentence} Short."
 
 
 def test_new_views_export_as_svg(runs) -> None:

@@ -167,7 +167,7 @@ def percentile_trace(
             color=alt.Color(
                 "label:N",
                 scale=alt.Scale(domain=list(labels.values()), range=[PERCENTILE_COLORS[q] for q in PERCENTILES]),
-                legend=alt.Legend(orient="bottom", title=None, symbolOpacity=1),
+                legend=alt.Legend(orient="bottom", direction="vertical", title=None, symbolOpacity=1),  # a row was cut
             ),
             strokeDash=alt.StrokeDash(
                 "label:N",

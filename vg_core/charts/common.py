@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import textwrap
 from collections.abc import Sequence
 
 import altair as alt
@@ -27,6 +28,7 @@ TRACE_LAYERS = 6  # the activations-over-training chart follows at most this man
 LAYER_SCHEME = "viridis"  # layers coloured along one ramp: the first layer dark, the last light
 MAX_LAYER_LABELS = 8  # a horizontal layer axis names at most this many layers (the first and last always)
 NOTE_COLOR = "#666"
+NOTE_CHARS = 24  # a note's lines wrap here: four runs side by side in a 1,400-pixel window hold about 28 a line
 # Tick labels: plain numbers between 1e-3 and 1e4, otherwise one significant digit and an exponent ("1e-10").
 NUMBER_LABEL = (
     "datum.value == 0 || (abs(datum.value) >= 1e-3 && abs(datum.value) < 1e4) ? format(datum.value, '.4~g') "
@@ -220,10 +222,15 @@ def _log_axis(values: pd.Series | np.ndarray) -> alt.Axis:
     return _number_axis()
 
 
+def note_lines(lines: Sequence[str]) -> list[str]:
+    """`lines` wrapped at NOTE_CHARS characters (Vega neither wraps a text mark nor shows what passes its panel)."""
+    return [part for line in lines for part in textwrap.wrap(line, NOTE_CHARS) or [""]]
+
+
 def _note(lines: Sequence[str]) -> alt.Chart:
-    """Text in the top-left corner of a panel: why it is empty, or what it does not draw."""
+    """Text in the top-left corner of a panel: why it is empty, or what it does not draw (wrapped to fit)."""
     return (
-        alt.Chart(pd.DataFrame({"text": ["\n".join(lines)]}))
+        alt.Chart(pd.DataFrame({"text": ["\n".join(note_lines(lines))]}))
         .mark_text(align="left", baseline="top", fontSize=12, color=NOTE_COLOR, lineBreak="\n", dx=6, dy=6)
         .encode(x=alt.value(0), y=alt.value(0), text=alt.Text("text:N"))
     )

@@ -22,6 +22,7 @@ from .common import (
     _note,
     color_scale,
     heatmap_step_rule,
+    note_lines,
     shared_range,
     snapshot_at,
 )
@@ -267,7 +268,7 @@ def time_heatmap(
                 "log_norm:Q",
                 title="log₁₀ ‖∂L/∂h_t‖",
                 scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=list(color_domain), clamp=True),
-                legend=alt.Legend(orient="bottom", gradientLength=160),
+                legend=alt.Legend(orient="bottom", gradientLength=120),  # a column of four runs: 160 cut its last label
             ),
             tooltip=[
                 alt.Tooltip("step_start:Q", title=tr.gettext(N_("from step"))),
@@ -286,5 +287,5 @@ def time_heatmap(
 
 
 def _note_panel(text: str) -> alt.LayerChart:
-    """A panel with only a note (a run this view does not apply to), as tall as one line of text."""
-    return _fit_x(alt.layer(_note([text])).properties(height=40))
+    """A panel with only a note (a run this view does not apply to), as tall as its lines of text."""
+    return _fit_x(alt.layer(_note([text])).properties(height=14 + 16 * len(note_lines([text]))))
