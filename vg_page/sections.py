@@ -90,9 +90,14 @@ class Page:
         return {"curves": [self.slot(column) for column in st.columns(2)]}
 
     def activation_slots(self) -> Slots:
-        """He's per-layer std (all runs) first, then each run's activations over training, in one row."""
-        columns = st.columns(1 + len(self.names))
-        return {"act_std": [self.slot(columns[0])], "act_trace": [self.slot(column) for column in columns[1:]]}
+        """He's per-layer std (all runs) first, then each run's activations over training: in one row for up to
+        two runs; beyond, the std on a row of its own, as wide as the gradient flow above (in a column of four or
+        five, its legend and axis title were cut)."""
+        if len(self.names) <= 2:
+            first, *rest = st.columns(1 + len(self.names))
+        else:
+            first, rest = st.columns([2, 3])[0], run_columns(len(self.names))
+        return {"act_std": [self.slot(first)], "act_trace": [self.slot(column) for column in rest]}
 
     def time_slots(self) -> Slots:
         """Through time (a comparison with a recurrent run): ‖∂L/∂h_t‖ over t for all runs, then per run its
@@ -271,7 +276,7 @@ def sections(page: Page, comparison: Comparison, places: tour_page.Places) -> No
     with curves_column, places.place("curves"):
         page.section("curves", _("Learning curves"), places.folds("curves"), page.curve_slots)
     left, right = charts.CAPTIONS["act_std"], charts.CAPTIONS["act_trace"]
-    caption = say(message("**Left:** {left}  \n**Per run:** {right}", left=_(left), right=_(right)))
+    caption = say(message("**All runs:** {left}  \n**Per run:** {right}", left=_(left), right=_(right)))
     with places.place("act"):
         page.section("act", _("Activations over training"), places.folds("act"), page.activation_slots, caption)
     per_run = {

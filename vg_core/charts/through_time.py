@@ -34,7 +34,7 @@ TIME_HEATMAP_HEIGHT = 240  # pixels: the heatmap's time axis, whatever the numbe
 CAPTIONS = {
     "time": N_(
         "Recurrent runs only: the gradient of the loss with respect to each hidden state h_t, through time. "
-        "**Left:** ‖∂L/∂h_t‖ for every time step t at the chosen step (log scale; the loss is at the last step T). "
+        "**All runs:** ‖∂L/∂h_t‖ for every time step t at the chosen step (log scale; the loss is at the last step T). "
         "**Per run:** log₁₀|∂L/∂h_t| at 16 time steps, and ‖∂L/∂h_t‖ over training (first recurrent layer).  \n"
         "A line falling towards t = 1 is the vanishing gradient through time: the first steps of the sequence "
         "get no say in the loss. A rising one explodes; a flat one (gated nets) keeps its memory."
