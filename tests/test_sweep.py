@@ -35,6 +35,8 @@ def test_epochs_to_90_percent_of_best():
     history = pd.DataFrame({"epoch": [0.0, 1.0, 2.0, 3.0], "test_acc": [0.1, 0.5, 0.95, 1.0]})
     assert epochs_to_fraction_of_best(history) == 2.0
     assert pd.isna(epochs_to_fraction_of_best(history[history["epoch"] == 0]))
+    stalled = history.assign(test_acc=[0.1, 0.098, 0.113, 0.101])  # never above chance: no speed to report
+    assert pd.isna(epochs_to_fraction_of_best(stalled))
 
 
 def test_interrupted_sweep_resumes_where_it_stopped(isolated_cache):

@@ -270,6 +270,11 @@ def _stuck(result: RunResult, step: int) -> Verdict | None:
     return Verdict(key, "error" if died else "warning", message(text, fraction=SLOPE_FRACTION, **values))
 
 
+def at_chance(accuracy: float) -> bool:
+    """A test accuracy no better than guessing (1/classes, within RULES.chance_margin): the one place it is decided."""
+    return accuracy < 1 / CLASSES + RULES.chance_margin
+
+
 def _learning(result: RunResult, step: int | None) -> Verdict | None:
     """The learning curve up to `step` (default: all of it): stalled at chance, still learning, levelled off."""
     history = result.history if step is None else result.history[result.history["step"] <= step]
@@ -282,11 +287,7 @@ def _learning(result: RunResult, step: int | None) -> Verdict | None:
         text = N_("Test accuracy so far: {acc:.1%} at step {step:,d}.")
         return Verdict("learning.so_far", "info", message(text, **values))
     chance, chance_loss = 1 / CLASSES, math.log(CLASSES)
-    if (
-        result.spec is not None
-        and row["test_acc"] < chance + RULES.chance_margin
-        and row["test_loss"] >= RULES.chance_loss * chance_loss
-    ):
+    if result.spec is not None and at_chance(row["test_acc"]) and row["test_loss"] >= RULES.chance_loss * chance_loss:
         text = N_(
             "Stalled at chance: at step {step:,d} the test accuracy is {acc:.1%} (chance: {chance:.0%}) and the "
             "test loss {loss:.2f} (chance: {chance_loss:.2f})."

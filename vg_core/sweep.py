@@ -13,7 +13,7 @@ from .cache import ResultCache, resolved
 from .i18n import N_, message
 from .results import RunResult
 from .spec import RANGES, RunSpec, SpecError
-from .summary import final_metrics, gradient_ratio
+from .summary import at_chance, final_metrics, gradient_ratio
 from .train import Callback
 
 SWEEP_COLUMNS = [
@@ -81,9 +81,10 @@ def parse_depths(text: str) -> tuple[int, ...]:
 
 
 def epochs_to_fraction_of_best(history: pd.DataFrame, fraction: float = 0.9) -> float:
-    """First epoch whose test accuracy reaches `fraction` of the run's best (NaN without epochs)."""
+    """First epoch whose test accuracy reaches `fraction` of the run's best; NaN without epochs, and for a run whose
+    best is at chance (summary.at_chance): it never learned, so "1 epoch to 90 % of its best" would read as fast."""
     trained = history[history["epoch"] > 0]
-    if trained.empty or not np.isfinite(trained["test_acc"]).any():
+    if trained.empty or not np.isfinite(trained["test_acc"]).any() or at_chance(trained["test_acc"].max()):
         return float("nan")
     reached = trained[trained["test_acc"] >= fraction * trained["test_acc"].max()]
     return float(reached["epoch"].iloc[0])
