@@ -329,3 +329,19 @@ def _training_steps(result: RunResult, frame: pd.DataFrame, tr: Translator) -> a
             labelExpr="format(datum.value, '~s')",  # an explicit format: Vega's own precision gave '0k 0k 1k'
         ),
     )
+
+
+def heatmap_x(total: int, tr: Translator) -> dict[str, alt.X | alt.X2]:
+    """A heatmap's x encodings: each cell from its step_start to its step_end, over the run's `total` steps."""
+    scale = alt.Scale(domain=[0, max(total, 1)], nice=False)
+    return {"x": alt.X("step_start:Q", title=tr.gettext(N_("training step")), scale=scale), "x2": alt.X2("step_end:Q")}
+
+
+def heatmap_color(title: str, domain: tuple[float, float]) -> alt.Color:
+    """A heatmap's colour: log_norm on one scale shared by the runs (`domain`), its legend below."""
+    return alt.Color(
+        "log_norm:Q",
+        title=title,
+        scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=list(domain), clamp=True),
+        legend=alt.Legend(orient="bottom", gradientLength=120),  # in a column of four runs 160 cut its last label
+    )

@@ -9,14 +9,15 @@ import pandas as pd
 from ..i18n import ENGLISH, N_, Translator
 from ..results import RunResult
 from .common import (
-    HEATMAP_SCHEME,
     ROW_HEIGHT,
     Runs,
     _fit_x,
     _names_expr,
     _no_steps,
     _note,
+    heatmap_color,
     heatmap_step_rule,
+    heatmap_x,
     layer_label,
     shared_range,
 )
@@ -61,12 +62,7 @@ def gradient_heatmap(
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X(
-                "step_start:Q",
-                title=tr.gettext(N_("training step")),
-                scale=alt.Scale(domain=[0, max(total, 1)], nice=False),
-            ),
-            x2=alt.X2("step_end:Q"),
+            **heatmap_x(total, tr),
             y=alt.Y(
                 "layer:O",
                 sort="ascending",
@@ -74,12 +70,7 @@ def gradient_heatmap(
                 scale=alt.Scale(domain=list(range(1, n_layers + 1))),
                 axis=alt.Axis(labelExpr=_names_expr(names)),
             ),
-            color=alt.Color(
-                "log_norm:Q",
-                title="log₁₀ ‖∂L/∂W‖",
-                scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=list(color_domain), clamp=True),
-                legend=alt.Legend(orient="bottom", gradientLength=120),  # a column of four runs: 160 cut its last label
-            ),
+            color=heatmap_color("log₁₀ ‖∂L/∂W‖", color_domain),
             tooltip=[
                 alt.Tooltip("layer_name:N", title=tr.gettext(N_("layer"))),
                 alt.Tooltip("step_start:Q", title=tr.gettext(N_("from step"))),

@@ -14,14 +14,15 @@ from ..i18n import ENGLISH, N_, Translator, message
 from ..results import RunResult
 from ..spec import RECURRENT
 from .common import (
-    HEATMAP_SCHEME,
     NOTE_COLOR,
     RIDGE_OVERLAP,
     _fit_x,
     _log_axis,
     _note,
     color_scale,
+    heatmap_color,
     heatmap_step_rule,
+    heatmap_x,
     note_lines,
     shared_range,
     snapshot_at,
@@ -252,24 +253,14 @@ def time_heatmap(
         alt.Chart(frame)
         .mark_rect()
         .encode(
-            x=alt.X(
-                "step_start:Q",
-                title=tr.gettext(N_("training step")),
-                scale=alt.Scale(domain=[0, max(total, 1)], nice=False),
-            ),
-            x2=alt.X2("step_end:Q"),
+            **heatmap_x(total, tr),
             y=alt.Y(
                 "t:Q",
                 title=tr.gettext(N_("time step t")),
                 scale=alt.Scale(domain=[0.5, seq_len + 0.5], reverse=True, nice=False),
             ),
             y2=alt.Y2("t_end:Q"),
-            color=alt.Color(
-                "log_norm:Q",
-                title="log₁₀ ‖∂L/∂h_t‖",
-                scale=alt.Scale(scheme=HEATMAP_SCHEME, domain=list(color_domain), clamp=True),
-                legend=alt.Legend(orient="bottom", gradientLength=120),  # a column of four runs: 160 cut its last label
-            ),
+            color=heatmap_color("log₁₀ ‖∂L/∂h_t‖", color_domain),
             tooltip=[
                 alt.Tooltip("step_start:Q", title=tr.gettext(N_("from step"))),
                 alt.Tooltip("t:Q", title="t", format=".0f"),
