@@ -129,3 +129,27 @@ def test_a_waiting_visitor_who_left_does_not_hold_the_line(monkeypatch) -> None:
     gone, waiting = queue.join(), queue.join()
     monkeypatch.setattr(turns, "ABANDONED_S", -1.0)  # every ticket not renewed just now is stale
     assert queue.turn(waiting) and gone not in queue.waiting
+
+
+def test_a_run_that_fails_midway_says_so_and_offers_nothing_to_export(monkeypatch) -> None:
+    """A run whose training raises after its first snapshot (torch out of memory, say): its column says why, its
+    partial result stays drawn, and the Export section offers no CSV for it (it has no result)."""
+    from vg_core.cache import ResultCache
+
+    real = ResultCache.get_or_train
+
+    def fails_after_its_first_snapshot(self, spec, callback=None):
+        def watched(progress):
+            if callback is not None:
+                callback(progress)
+            if progress.partial is not None and progress.step > 0:
+                raise RuntimeError("CUDA out of memory")
+
+        return real(self, spec, watched)
+
+    monkeypatch.setattr(ResultCache, "get_or_train", fails_after_its_first_snapshot)
+    app = run_app({**TINY, "run2": "off", "run3": "off"})
+    assert not app.exception
+    assert any("ran out of resources (RuntimeError)" in error.value for error in app.error)
+    assert app.get("vega_lite_chart")  # what it showed before failing stays
+    assert "history.csv" not in [button.label for button in app.get("download_button")]

@@ -40,8 +40,10 @@ def train_missing(page: Page, comparison: Comparison) -> bool:
             result = result_cache().get_or_train(spec, live_callback(page, index))[0]
         except (SpecError, DataError, OSError) as err:
             bar.error(say(message("Cannot train this run: {error}", error=ps.plain(reason(err)))))
+            page.results[index] = None  # no result to export (its partial one stays drawn)
             continue
         except (MemoryError, RuntimeError) as err:  # e.g. torch cannot allocate: say so, keep the page
+            page.results[index] = None
             bar.error(
                 say(
                     message(
