@@ -36,7 +36,7 @@ def memory() -> ps.ResultMemory:
 
 
 @st.cache_resource
-def built() -> ps.Memo:
+def chart_memo() -> ps.Memo:
     """Charts and verdicts built for the page, by what they show (Page.memo)."""
     return ps.Memo(MEMO_ITEMS)
 

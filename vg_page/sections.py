@@ -25,7 +25,7 @@ from vg_page import language
 from vg_page import tour as tour_page
 from vg_page.drawn import Drawn, Marked, Slot
 from vg_page.language import _, say
-from vg_page.resources import built, memory
+from vg_page.resources import chart_memo, memory
 
 REDRAW_S = 2.0  # at most one chart redraw every two seconds while training, page-wide (the browser redraws too)
 PER_RUN_VIEWS = ("grad_dist", "act_dist", "ratio", "heatmap", "article", "act_trace", "percentiles")
@@ -108,7 +108,7 @@ class Page:
         """`build()`, or what it gave before for this view of the same results, gradients, language and step
         (any step unless `at_step`): scrubbing back, a revisit and every other visitor build nothing again."""
         step = self.step if at_step else None
-        return built().get((view, self.grad_kind, step, ps.results_key(self.ready), language.current()), build)
+        return chart_memo().get((view, self.grad_kind, step, ps.results_key(self.ready), language.current()), build)
 
     def draw_shared(self) -> None:
         """The charts of all runs together, in the sections drawn."""
