@@ -4,8 +4,6 @@ axis they do not share."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -16,6 +14,7 @@ from ..spec import RECURRENT
 from .common import (
     NOTE_COLOR,
     RIDGE_OVERLAP,
+    Runs,
     _fit_x,
     _log_axis,
     _note,
@@ -28,7 +27,6 @@ from .common import (
     snapshot_at,
 )
 
-Runs = Sequence[tuple[str, RunResult]]
 TIME_ROW_HEIGHT = 18  # pixels per time step row of the ridgelines
 TIME_HEATMAP_HEIGHT = 240  # pixels: the heatmap's time axis, whatever the number of steps
 
