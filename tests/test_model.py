@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from torch import nn
 from vg_core.models import ACTIVATION_MODULES, build_model, init_weight
 from vg_core.models.mlp import MLP
 from vg_core.probes.hooks import attach
+from vg_core.probes.snapshot import probe_batch
 from vg_core.spec import ACTIVATIONS, ARTICLE_SPEC, INITS, NORMS, RunSpec
 
 
@@ -142,6 +144,37 @@ def test_build_model_leaves_the_global_rng_alone():
     torch.manual_seed(2)
     b = build_model(tiny_spec())
     assert torch.equal(a.linears[1].weight, b.linears[1].weight)
+
+
+def test_models_built_in_threads_at_once_have_their_own_seeds_weights():
+    """Two visitors' runs (VG_MAX_TRAININGS > 1) or a comparison trained side by side build their models at once,
+    while other runs probe theirs (a probe saves the global generator's state and restores it). Without
+    vg_core.rng's lock a build drew from another thread's seed, or from a state a probe had just restored."""
+    specs = [tiny_spec(seed=seed, depth=4, width=64) for seed in range(3)]
+    specs += [RunSpec(model="lstm", width=32, seed=seed) for seed in range(3)]
+    expected = [list(build_model(spec).state_dict().values()) for spec in specs]
+    x, y = torch.randn(32, 784), torch.randint(0, 10, (32,))
+    built: list[list[torch.Tensor]] = [[] for _ in specs]
+
+    def build(index: int) -> None:
+        start.wait()
+        built[index] = list(build_model(specs[index]).state_dict().values())
+
+    def probe(model: nn.Module) -> None:
+        start.wait()
+        for _ in range(5):
+            probe_batch(model, x, y, "sigmoid")
+
+    for _ in range(10):
+        start = threading.Barrier(len(specs) + 2)
+        threads = [threading.Thread(target=build, args=(index,)) for index in range(len(specs))]
+        threads += [threading.Thread(target=probe, args=(build_model(tiny_spec(seed=9)),)) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for want, got in zip(expected, built):
+            assert all(torch.equal(a, b) for a, b in zip(want, got, strict=True))
 
 
 def _manual_forward(model: MLP, x: torch.Tensor, activation, residual: bool, norms=None) -> torch.Tensor:

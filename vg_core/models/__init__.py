@@ -11,6 +11,7 @@ import math
 import torch
 from torch import nn
 
+from ..rng import seeded
 from ..spec import IMAGE_SIDE, PIXELS, RECURRENT, RunSpec
 
 IN_FEATURES = PIXELS
@@ -48,8 +49,7 @@ def build_model(spec: RunSpec, device: torch.device | str = "cpu") -> nn.Module:
 
     if spec.model in RECURRENT:
         return build_recurrent_model(RecurrentConfig.from_spec(spec), device)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
+    with seeded(spec.seed):
         model = MLP(MLPConfig.from_spec(spec)) if spec.model == "mlp" else CNN(CNNConfig.from_spec(spec))
         if spec.init != "default":
             for module in model.modules():

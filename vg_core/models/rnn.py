@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..probes.layers import Layer
+from ..rng import seeded
 from ..spec import GATES, RECURRENT_INITS, SEQ_LENS
 from ..spec import INITS as INPUT_INITS
 from ..spec import RECURRENT as KINDS
@@ -135,8 +136,7 @@ def _recurrent_module(config: RecurrentConfig, features: int) -> nn.RNNBase:
 
 def build_recurrent_model(config: RecurrentConfig, device: torch.device | str = "cpu") -> RecurrentNet:
     """The config's net with its inits, seeded by config.seed, on `device` (same weights on any device)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
+    with seeded(config.seed):
         model = RecurrentNet(config)
         for _, module in model.recurrent_layers:
             init_recurrent(module, config)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import rng
 from .bins import SIGNED_GRAD_BINS, exact
 from .hooks import attach
 from .layers import Layer, model_layers
@@ -52,8 +53,7 @@ def probe_batch(
     try:
         for p in params:
             p.grad = None
-        rng = torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else [])
-        with rng, attach(layers) as captures, torch.enable_grad():
+        with rng.kept([x.device] if x.device.type == "cuda" else []), attach(layers) as captures, torch.enable_grad():
             loss = loss_fn(model(x), y)
             loss.backward()
         with torch.no_grad():
