@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from vg_core import side_by_side
 from vg_core.spec import RunSpec
 from vg_core.train import resolve_device, train
 
@@ -48,3 +49,17 @@ def test_cuda_divergence_is_caught_at_the_right_step():
     first_bad = losses[~np.isfinite(losses)].index.min()
     assert gpu.diverged_at_step == first_bad
     assert np.isfinite(losses[losses.index < first_bad]).all()
+
+
+def test_cuda_runs_side_by_side_train_what_they_train_alone():
+    """The CLI's compare trains side by side on a GPU, each run on its own stream (vg_core.side_by_side)."""
+    specs = [SPEC.replace(device="cuda", activation=name) for name in ("sigmoid", "relu", "swish")]
+    alone = [train(spec) for spec in specs]
+    together = side_by_side.run_all([lambda stop, spec=spec: train(spec) for spec in specs], torch.device("cuda"))
+    for a, b in zip(alone, together, strict=True):
+        assert b.meta["status"] == "complete"
+        for quantity in ("weight_grad_norm", "grad_out_norm", "act_std"):
+            np.testing.assert_allclose(
+                b.stat(quantity, b.snapshot_steps[-1]), a.stat(quantity, a.snapshot_steps[-1]), rtol=1e-5
+            )
+        np.testing.assert_allclose(b.history["test_acc"], a.history["test_acc"], atol=1e-6)

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
+from . import side_by_side
 from .budget import check as check_budget
 from .budget import cli_budget
 from .cache import CacheError, ResultCache
@@ -23,22 +25,33 @@ from .i18n import ENGLISH
 from .reproductions import find
 from .results import RunResult, json_safe
 from .runfiles import RunFileError, open_run
+from .side_by_side import Stop
 from .spec import RECURRENT, RunSpec, SpecError
 from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
 from .sweep import Sweep, cached_table, parse_depths, run_sweep
-from .train import Progress
+from .train import Progress, resolve_device
 
 
-def progress_bar(label: str, quiet: bool):
-    """A tqdm bar on stderr driven by train's callback, opened at the first step; returns (callback, close)."""
+def progress_bar(label: str, quiet: bool, stop: Stop | None = None, position: int | None = None):
+    """A tqdm bar on stderr driven by train's callback, opened at the first step (on line `position` below the
+    others, for runs side by side); returns (callback, close). The callback stops the run once `stop` is asked."""
     bars = []
 
-    def callback(progress: Progress) -> None:
-        if quiet:
-            return
-        if not bars:
-            bars.append(tqdm(total=progress.total_steps, desc=label, unit="step", file=sys.stderr, leave=False))
-        bars[0].update(progress.step - bars[0].n)  # redrawn at most every 0.1 s (tqdm's mininterval), not per step
+    def callback(progress: Progress) -> bool:
+        if not quiet:
+            if not bars:
+                bars.append(
+                    tqdm(
+                        total=progress.total_steps,
+                        desc=label,
+                        unit="step",
+                        file=sys.stderr,
+                        leave=False,
+                        position=position,
+                    )
+                )
+            bars[0].update(progress.step - bars[0].n)  # redrawn at most every 0.1 s (tqdm's mininterval)
+        return stop is not None and stop.asked
 
     def close() -> None:
         for bar in bars:
@@ -47,8 +60,10 @@ def progress_bar(label: str, quiet: bool):
     return callback, close
 
 
-def train_or_load(cache: ResultCache, spec: RunSpec, quiet: bool) -> tuple[RunResult, bool]:
-    callback, close = progress_bar(spec.label, quiet)
+def train_or_load(
+    cache: ResultCache, spec: RunSpec, quiet: bool, stop: Stop | None = None, position: int | None = None
+) -> tuple[RunResult, bool]:
+    callback, close = progress_bar(spec.label, quiet, stop, position)
     try:
         result, cached = cache.get_or_train(spec, callback)
     finally:
@@ -56,6 +71,17 @@ def train_or_load(cache: ResultCache, spec: RunSpec, quiet: bool) -> tuple[RunRe
     if not quiet and cached:
         print(f"{spec.label}: from the cache ({result.spec.key()})", file=sys.stderr)
     return result, cached
+
+
+def train_or_load_all(cache: ResultCache, specs: list[RunSpec], quiet: bool) -> list[tuple[RunResult, bool]]:
+    """train_or_load for each spec: side by side on a GPU (vg_core.side_by_side), one after another elsewhere."""
+    device = resolve_device(specs[0].device)
+    lines = side_by_side.on(device) and len(specs) > 1  # a progress bar per run, on lines of their own
+
+    def job(index: int, spec: RunSpec) -> Callable[[Stop], tuple[RunResult, bool]]:
+        return lambda stop: train_or_load(cache, spec, quiet, stop, index if lines else None)
+
+    return side_by_side.run_all([job(index, spec) for index, spec in enumerate(specs)], device)
 
 
 def format_run(result: RunResult) -> str:
@@ -147,7 +173,7 @@ def command_compare(args: argparse.Namespace) -> int:
     specs = [spec_from_args(args, model=m, activation=a, init=i) for m in models for a in activations for i in inits]
     specs = list({spec.key(): spec for spec in specs}.values())  # an lstm/gru takes tanh whatever is asked
     cache = open_cache(args, specs)
-    runs = [train_or_load(cache, spec, args.quiet) for spec in specs]
+    runs = train_or_load_all(cache, specs, args.quiet)
     if args.json:
         _emit([summary_dict(result, cached) for result, cached in runs])
     else:
@@ -200,8 +226,9 @@ def command_reproduce(args: argparse.Namespace) -> int:
         shown = table.drop(columns="key").to_string(index=False, float_format="{:.4g}".format)
     else:
         base = RunSpec.from_params(overrides, reproduction.base)
-        cache = open_cache(args, [base.replace(**run) for run in reproduction.runs])
-        results = [train_or_load(cache, base.replace(**run), args.quiet)[0] for run in reproduction.runs]
+        specs = [base.replace(**run) for run in reproduction.runs]
+        cache = open_cache(args, specs)
+        results = [result for result, _ in train_or_load_all(cache, specs, args.quiet)]
         findings = reproduction.measure(results)
         shown = format_compare(results)
     if args.json:
