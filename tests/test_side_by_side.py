@@ -5,6 +5,7 @@ explicitly (the CLI trains side by side only on a GPU: tests/test_gpu.py checks 
 from __future__ import annotations
 
 import _thread
+import itertools
 import threading
 
 import pandas as pd
@@ -109,3 +110,46 @@ def test_ctrl_c_stops_every_run_before_it_is_raised():
         side_by_side.run_all([other, interrupting], CPU, side_by_side=True)  # both started by then
     assert sorted(result.meta["status"] for result in ended) == ["stopped", "stopped"]
     assert max(steps) < LONG_STEPS
+
+
+def test_on_a_gpu_each_run_has_a_stream_of_its_own_that_waits_for_the_callers(monkeypatch):
+    """The CUDA calls, with torch.cuda stood in for (no CI machine has a GPU; tests/test_gpu.py trains there)."""
+    calls: list[tuple] = []
+    numbers = itertools.count()  # next() on it is atomic
+    current = threading.local()
+
+    class FakeStream:
+        def __init__(self, device=None) -> None:
+            self.name = f"stream-{next(numbers)}"
+            calls.append(("new", self.name, str(device)))
+
+        def wait_stream(self, other) -> None:
+            calls.append(("wait", self.name, other))
+
+        def synchronize(self) -> None:
+            calls.append(("synchronize", self.name))
+
+    class FakeContext:
+        def __init__(self, stream) -> None:
+            self.stream = stream
+
+        def __enter__(self) -> None:
+            current.stream = self.stream.name
+
+        def __exit__(self, *exc) -> None:
+            current.stream = None
+
+    monkeypatch.setattr(torch.cuda, "Stream", FakeStream)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: "caller's stream")
+    monkeypatch.setattr(torch.cuda, "stream", FakeContext)
+
+    def job(value: int):
+        return lambda stop: (value, current.stream)
+
+    results = side_by_side.run_all([job(0), job(1), job(2)], torch.device("cuda"))
+    assert [value for value, _ in results] == [0, 1, 2]
+    streams = [stream for _, stream in results]
+    assert len(set(streams)) == 3  # each job ran inside a stream of its own
+    for stream in streams:
+        assert ("wait", stream, "caller's stream") in calls
+        assert ("synchronize", stream) in calls
