@@ -22,8 +22,8 @@ another; the largest difference in their final training loss is reported.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import os
 import statistics
 import sys
 import time
@@ -36,7 +36,16 @@ if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
 from bench.article import sync  # noqa: E402
-from bench.throughput import FLOP_PER_SAMPLE, OUT_DIR, device_name, matmul_rates, vg_spec  # noqa: E402
+from bench.throughput import (  # noqa: E402
+    FLOP_PER_SAMPLE,
+    benchmark_parser,
+    interleaved,
+    machine,
+    matmul_rates,
+    quick,
+    save,
+    vg_spec,
+)
 from vg_core import side_by_side  # noqa: E402
 from vg_core.cli import DEFAULT_ACTIVATIONS  # noqa: E402
 from vg_core.train import resolve_device, train  # noqa: E402
@@ -64,21 +73,10 @@ def run_variant(name: str, n_train: int, epochs: int, device: torch.device) -> d
 
 def measure(args: argparse.Namespace, device: torch.device) -> dict:
     run_variant("side_by_side", 1000, 1, device)  # warm-up (not timed): data read, kernels loaded, pools started
-    rounds: list[dict] = []
-    for index in range(args.repeats):
-        order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
-        timing = {}
-        for name in order:
-            load = os.getloadavg()[0]
-            timing[name] = {**run_variant(name, args.n_train, args.epochs, device), "load_average_1min_before": load}
-            print(f"  round {index + 1}: {name:<18} {timing[name]['seconds']:8.1f} s", flush=True)
-        rounds.append(timing)
+    run = {name: functools.partial(run_variant, name, args.n_train, args.epochs, device) for name in VARIANTS}
+    rounds = interleaved(run, args.repeats, lambda timing: f"{timing['seconds']:8.1f} s")
     return {
-        "device": str(device),
-        "device_name": device_name(device),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **machine(device),
         "n_train": min(args.n_train, 60_000),
         "epochs": args.epochs,
         "repeats": args.repeats,
@@ -141,31 +139,17 @@ def table(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="auto", help="cpu | cuda | auto (default auto: CUDA when there is one)")
-    parser.add_argument("--n-train", type=int, default=60_000, help="training samples per epoch (default 60000)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (default 3)")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds (default 2)")
-    parser.add_argument("--matmul-seconds", type=float, default=3.0, help="time per matmul measurement")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 samples, 1 epoch, 1 round")
-    parser.add_argument("--out", default=None, help="JSON file (default bench/out/side-by-side-<device>.json)")
-    parser.add_argument("--render", metavar="JSON", default=None, help="print the table of a saved run and exit")
-    args = parser.parse_args(argv)
+    args = benchmark_parser(__doc__, "auto", "side-by-side").parse_args(argv)
     if args.render:
         print(table(figures(json.loads(Path(args.render).read_text()))))
         return 0
-    if args.quick:
-        args.n_train, args.epochs, args.repeats, args.matmul_seconds = 3000, 1, 1, 0.5
+    quick(args)
     device = resolve_device(args.device)
     started = time.perf_counter()
     result = figures(measure(args, device))
     result["benchmark_seconds"] = time.perf_counter() - started
-    out = Path(args.out) if args.out else OUT_DIR / f"side-by-side-{device.type}{'-quick' if args.quick else ''}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    print()
+    save(args, "side-by-side", device.type, result)
     print(table(result))
-    print(f"\n{result['benchmark_seconds']:.0f} s in all; figures in {out}")
     return 0
 
 

@@ -40,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -190,28 +191,40 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict:
     article.run(torch.utils.data.Subset(trainset, range(1000)), 1, device, seed=0)
     run_vg(1000, 1, device, probes=True)
 
-    rounds: list[dict] = []
-    for index in range(args.repeats):
-        order = VARIANTS if index % 2 == 0 else VARIANTS[::-1]
-        timing = {}
-        for name in order:
-            load = os.getloadavg()[0]
-            timing[name] = {**run[name](), "load_average_1min_before": load}
-            print(f"  round {index + 1}: {name:<13} {samples / timing[name]['seconds']:8.0f} samples/s", flush=True)
-        rounds.append(timing)
-
+    rounds = interleaved(run, args.repeats, lambda timing: f"{samples / timing['seconds']:8.0f} samples/s")
     return {
-        "device": str(device),
-        "device_name": device_name(device),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **machine(device),
         "n_train": n_train,
         "epochs": args.epochs,
         "samples_per_variant": samples,
         "repeats": args.repeats,
         "matmul": matmul_rates(device, args.matmul_seconds),
         "rounds": rounds,
+    }
+
+
+def interleaved(run: dict[str, Callable[[], dict]], repeats: int, shown: Callable[[dict], str]) -> list[dict]:
+    """`repeats` rounds of every variant, in order and then reversed (A B C, C B A, ...), so that load from other
+    processes hits them alike; each round's timings by variant, with the load average before each."""
+    rounds: list[dict] = []
+    for index in range(repeats):
+        timing = {}
+        for name in list(run) if index % 2 == 0 else list(run)[::-1]:
+            load = os.getloadavg()[0]
+            timing[name] = {**run[name](), "load_average_1min_before": load}
+            print(f"  round {index + 1}: {name:<18} {shown(timing[name])}", flush=True)
+        rounds.append(timing)
+    return rounds
+
+
+def machine(device: torch.device) -> dict:
+    """What the figures were measured on."""
+    return {
+        "device": str(device),
+        "device_name": device_name(device),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -354,11 +367,7 @@ def measure_whole(args: argparse.Namespace) -> dict:
         rounds.append(timing)
     return {
         "mode": "whole_process",
-        "device": str(device),
-        "device_name": device_name(device),
-        "cpu_count": os.cpu_count(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
+        **machine(device),
         "n_train": args.n_train,
         "epochs": list(args.whole_epochs),
         "repeats": args.repeats,
@@ -417,15 +426,7 @@ def whole_table(r: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto (default cpu)")
-    parser.add_argument("--n-train", type=int, default=60_000, help="training samples per epoch (default 60000)")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run (default 3)")
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds of the three variants (default 2)")
-    parser.add_argument("--matmul-seconds", type=float, default=3.0, help="time per matmul measurement")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 samples, 1 round")
-    parser.add_argument("--out", default=None, help="JSON file (default bench/out/throughput-<device>.json)")
-    parser.add_argument("--render", metavar="JSON", default=None, help="print the table of a saved run and exit")
+    parser = benchmark_parser(__doc__, "cpu", "throughput")
     parser.add_argument(
         "--whole-process",
         action="store_true",
@@ -437,22 +438,43 @@ def main(argv: list[str] | None = None) -> int:
         raw = json.loads(Path(args.render).read_text())
         print(whole_table(whole_figures(raw)) if raw.get("mode") == "whole_process" else table(figures(raw)))
         return 0
-    args.whole_epochs = WHOLE_EPOCHS
-    if args.quick:
-        args.n_train, args.epochs, args.repeats, args.matmul_seconds = 3000, 1, 1, 0.5
-        args.whole_epochs = (1,)
+    args.whole_epochs = (1,) if quick(args) else WHOLE_EPOCHS
     device = resolve_device("cpu" if args.whole_process else args.device)
     started = time.perf_counter()
     result = whole_figures(measure_whole(args)) if args.whole_process else figures(measure(args, device))
     result["benchmark_seconds"] = time.perf_counter() - started
-    name = f"throughput-{'whole-process' if args.whole_process else device.type}{'-quick' if args.quick else ''}"
-    out = Path(args.out) if args.out else OUT_DIR / f"{name}.json"
+    save(args, "throughput", "whole-process" if args.whole_process else device.type, result)
+    print(whole_table(result) if args.whole_process else table(result))
+    return 0
+
+
+def benchmark_parser(doc: str, device: str, name: str) -> argparse.ArgumentParser:
+    """The flags this script shares with bench/side_by_side.py; `name` names the JSON file."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--device", default=device, help=f"cpu | cuda | auto (default {device})")
+    parser.add_argument("--n-train", type=int, default=60_000, help="training samples per epoch (default 60000)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run (default 3)")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds of the variants (default 2)")
+    parser.add_argument("--matmul-seconds", type=float, default=3.0, help="time per matmul measurement")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 3,000 samples, 1 epoch, 1 round")
+    parser.add_argument("--out", default=None, help=f"JSON file (default bench/out/{name}-<device>.json)")
+    parser.add_argument("--render", metavar="JSON", default=None, help="print the table of a saved run and exit")
+    return parser
+
+
+def quick(args: argparse.Namespace) -> bool:
+    """--quick's smaller run set on `args`; whether it was asked for."""
+    if args.quick:
+        args.n_train, args.epochs, args.repeats, args.matmul_seconds = 3000, 1, 1, 0.5
+    return args.quick
+
+
+def save(args: argparse.Namespace, name: str, device: str, result: dict) -> None:
+    """The figures as JSON in --out (default bench/out/<name>-<device>[-quick].json); says where."""
+    out = Path(args.out) if args.out else OUT_DIR / f"{name}-{device}{'-quick' if args.quick else ''}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-    print()
-    print(whole_table(result) if args.whole_process else table(result))
-    print(f"\n{result['benchmark_seconds']:.0f} s in all; figures in {out}")
-    return 0
+    print(f"\n{result['benchmark_seconds']:.0f} s in all; figures in {out}\n")
 
 
 if __name__ == "__main__":
