@@ -59,7 +59,7 @@ def run_variant(name: str, n_train: int, epochs: int, device: torch.device) -> d
     """Seconds and final training losses of one variant, end to end (models, data, probes, evaluations)."""
     base = vg_spec(n_train, epochs, device)
     specs = [base.replace(activation=activation) for activation in ACTIVATIONS[: 1 if name == "one" else None]]
-    jobs = [lambda stop, spec=spec: train(spec, lambda progress: stop.asked) for spec in specs]
+    jobs = [lambda stop, spec=spec: train(spec, lambda progress: stop.is_set()) for spec in specs]
     sync(device)
     started = time.perf_counter()
     results = side_by_side.run_all(jobs, device, side_by_side=name == "side_by_side")

@@ -15,7 +15,6 @@ from engine_helpers import tiny_spec
 
 from vg_core import side_by_side
 from vg_core.results import FRAMES, RunResult
-from vg_core.side_by_side import Stop
 from vg_core.spec import RunSpec
 from vg_core.train import Progress, train
 
@@ -33,14 +32,14 @@ LONG_STEPS = 20 * 4000 // 10
 def trainer(spec: RunSpec, seen: list[str] | None = None, steps: list[int] | None = None):
     """A job training `spec`, stopping when asked; it notes the thread it ran on in `seen`, each step in `steps`."""
 
-    def job(stop: Stop) -> RunResult:
+    def job(stop: threading.Event) -> RunResult:
         if seen is not None:
             seen.append(threading.current_thread().name)
 
         def callback(progress: Progress) -> bool:
             if steps is not None:
                 steps.append(progress.step)
-            return stop.asked
+            return stop.is_set()
 
         return train(spec, callback)
 
@@ -76,11 +75,11 @@ def test_a_failing_run_stops_the_others_and_its_error_is_raised():
     stopped: list[RunResult] = []
     steps: list[int] = []
 
-    def survivor(stop: Stop) -> RunResult:
+    def survivor(stop: threading.Event) -> RunResult:
         stopped.append(trainer(LONG, steps=steps)(stop))
         return stopped[-1]
 
-    def failing(stop: Stop) -> RunResult:
+    def failing(stop: threading.Event) -> RunResult:
         raise MemoryError("no room")
 
     with pytest.raises(MemoryError, match="no room"):
@@ -93,16 +92,16 @@ def test_ctrl_c_stops_every_run_before_it_is_raised():
     ended: list[RunResult] = []
     steps: list[int] = []
 
-    def interrupting(stop: Stop) -> RunResult:
+    def interrupting(stop: threading.Event) -> RunResult:
         def callback(progress: Progress) -> bool:
             if progress.step == 5:
                 _thread.interrupt_main()  # Ctrl-C, as the calling thread receives it
-            return stop.asked
+            return stop.is_set()
 
         ended.append(train(LONG, callback))
         return ended[-1]
 
-    def other(stop: Stop) -> RunResult:
+    def other(stop: threading.Event) -> RunResult:
         ended.append(trainer(LONG, steps=steps)(stop))
         return ended[-1]
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
@@ -25,16 +26,15 @@ from .i18n import ENGLISH
 from .reproductions import find
 from .results import RunResult, json_safe
 from .runfiles import RunFileError, open_run
-from .side_by_side import Stop
 from .spec import RECURRENT, RunSpec, SpecError
 from .summary import final_metrics, gradient_ratio, layer_table, summary_dict, verdicts
 from .sweep import Sweep, cached_table, parse_depths, run_sweep
 from .train import Progress, resolve_device
 
 
-def progress_bar(label: str, quiet: bool, stop: Stop | None = None, position: int | None = None):
+def progress_bar(label: str, quiet: bool, stop: threading.Event | None = None, position: int | None = None):
     """A tqdm bar on stderr driven by train's callback, opened at the first step (on line `position` below the
-    others, for runs side by side); returns (callback, close). The callback stops the run once `stop` is asked."""
+    others, for runs side by side); returns (callback, close). The callback stops the run once `stop` is set."""
     bars = []
 
     def callback(progress: Progress) -> bool:
@@ -51,7 +51,7 @@ def progress_bar(label: str, quiet: bool, stop: Stop | None = None, position: in
                     )
                 )
             bars[0].update(progress.step - bars[0].n)  # redrawn at most every 0.1 s (tqdm's mininterval)
-        return stop is not None and stop.asked
+        return stop is not None and stop.is_set()
 
     def close() -> None:
         for bar in bars:
@@ -61,7 +61,7 @@ def progress_bar(label: str, quiet: bool, stop: Stop | None = None, position: in
 
 
 def train_or_load(
-    cache: ResultCache, spec: RunSpec, quiet: bool, stop: Stop | None = None, position: int | None = None
+    cache: ResultCache, spec: RunSpec, quiet: bool, stop: threading.Event | None = None, position: int | None = None
 ) -> tuple[RunResult, bool]:
     callback, close = progress_bar(spec.label, quiet, stop, position)
     try:
@@ -78,7 +78,7 @@ def train_or_load_all(cache: ResultCache, specs: list[RunSpec], quiet: bool) -> 
     device = resolve_device(specs[0].device)
     lines = side_by_side.on(device) and len(specs) > 1  # a progress bar per run, on lines of their own
 
-    def job(index: int, spec: RunSpec) -> Callable[[Stop], tuple[RunResult, bool]]:
+    def job(index: int, spec: RunSpec) -> Callable[[threading.Event], tuple[RunResult, bool]]:
         return lambda stop: train_or_load(cache, spec, quiet, stop, index if lines else None)
 
     return side_by_side.run_all([job(index, spec) for index, spec in enumerate(specs)], device)

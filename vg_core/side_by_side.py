@@ -7,8 +7,8 @@ run's stream keeps its kernels in order while the streams overlap. Each run comp
 alone (tests/test_side_by_side.py). On a CPU the runs would only share its cores, so there they train one
 after another.
 
-A job is told to stop through `Stop`: a training callback that returns `stop.asked` ends its run at the next
-step (train.train), so that Ctrl-C, or one run's failure, does not wait for the others to finish.
+A job is told to stop through the threading.Event it is given: a training callback that returns `stop.is_set()`
+ends its run at the next step (train.train), so that Ctrl-C, or one run's failure, does not wait for the others.
 """
 
 from __future__ import annotations
@@ -24,32 +24,20 @@ T = TypeVar("T")
 WAKE_S = 0.1  # the calling thread looks for Ctrl-C this often while the runs train
 
 
-class Stop:
-    """Set once, read by every job's training callback."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    @property
-    def asked(self) -> bool:
-        return self._event.is_set()
-
-    def ask(self) -> None:
-        self._event.set()
-
-
 def on(device: torch.device) -> bool:
     """Whether a comparison's runs on `device` train side by side (module docstring)."""
     return device.type == "cuda"
 
 
-def run_all(jobs: Sequence[Callable[[Stop], T]], device: torch.device, side_by_side: bool | None = None) -> list[T]:
+def run_all(
+    jobs: Sequence[Callable[[threading.Event], T]], device: torch.device, side_by_side: bool | None = None
+) -> list[T]:
     """Every job's return value, in order: side by side on a GPU, one after another elsewhere (`side_by_side`
     decides instead where given: the benchmark measures both ways).
 
     The first job to raise asks the others to stop, and its exception is raised once all have ended; so is
     a KeyboardInterrupt in the calling thread."""
-    stop = Stop()
+    stop = threading.Event()
     if not (on(device) if side_by_side is None else side_by_side) or len(jobs) < 2:
         return [job(stop) for job in jobs]
     results: list[T | None] = [None] * len(jobs)
@@ -69,7 +57,7 @@ def run_all(jobs: Sequence[Callable[[Stop], T]], device: torch.device, side_by_s
                 stream.synchronize()
         except BaseException as err:  # handed to the caller, which raises it
             errors[index] = err
-            stop.ask()
+            stop.set()
         finally:
             ended[index].set()
 
@@ -79,7 +67,7 @@ def run_all(jobs: Sequence[Callable[[Stop], T]], device: torch.device, side_by_s
             thread.start()
         _wait(ended)
     except KeyboardInterrupt:
-        stop.ask()
+        stop.set()
         _wait([event for event, thread in zip(ended, threads) if thread.ident is not None])  # those started
         raise
     first = next((err for err in errors if err is not None), None)
