@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 from engine_helpers import run_cli, strict_json
 
 import vg_core.data as data
@@ -143,6 +144,20 @@ def test_data_error_exits_1_with_one_line(capsys, monkeypatch):
     code, out, err = run_main(capsys, "run", *SMALL, "--epochs", "0", "--quiet")
     assert code == 1 and out == ""
     assert err == "vg_core: data error: Fashion-MNIST is not available: no network\n"
+
+
+@pytest.mark.parametrize(
+    "error", [MemoryError(), torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB")]
+)
+def test_out_of_memory_exits_1_with_one_line(capsys, monkeypatch, error):
+    def exhausted(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(data, "load", exhausted)
+    code, out, err = run_main(capsys, "compare", *SMALL, "--epochs", "0", "--quiet")
+    assert code == 1 and out == ""
+    name = type(error).__name__
+    assert err == f"vg_core: error: out of memory ({name}); use a smaller width, depth or batch\n"
 
 
 def test_help_exits_0(capsys):

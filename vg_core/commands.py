@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import torch
 from tqdm import tqdm
 
 from . import side_by_side
@@ -288,6 +289,12 @@ def execute(args: argparse.Namespace) -> int:
         return 2
     except DataError as err:
         print(f"vg_core: data error: {err}", file=sys.stderr)
+        return 1
+    except (MemoryError, torch.OutOfMemoryError) as err:  # the host's memory, or the GPU's
+        print(
+            f"vg_core: error: out of memory ({type(err).__name__}); use a smaller width, depth or batch",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return interrupted()
