@@ -3,9 +3,9 @@
 At the article's batch of 100 a GPU finishes each kernel long before Python launches the next, so one run
 leaves it idle most of the time (9 % of an H200's matmul rate; README, "Speed and memory"). Side by side, one
 run's Python launches while another's kernels run: torch lets go of the GIL inside every operation, and each
-run's stream keeps its kernels in order while the streams overlap. Each run computes exactly what it computes
-alone (tests/test_side_by_side.py). On a CPU the runs would only share its cores, so there they train one
-after another.
+run's stream keeps its kernels in order while the streams overlap. Each run computes what it computes alone
+(exactly, with the threads forced on a CPU: tests/test_side_by_side.py; on a GPU: tests/test_gpu.py). On a CPU
+the runs would only share its cores, so there they train one after another.
 
 A job is told to stop through the threading.Event it is given: a training callback that returns `stop.is_set()`
 ends its run at the next step (train.train), so that Ctrl-C, or one run's failure, does not wait for the others.
